@@ -1,0 +1,64 @@
+"""Typed records shared by all stages. Field names are a contract: later stages and their tests depend on them."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+#: The answer scale, in its ordinal order (Nej < Delvist < Ja). Use this everywhere instead of sorting labels.
+ANSWER_ORDER: tuple[str, ...] = ("Nej", "Delvist", "Ja")
+Answer = Literal["Ja", "Delvist", "Nej"]
+EffortKind = Literal["effort_page", "theme_page_part", "report"]
+TestKind = Literal["evidence_test", "good_practice_test"]
+SECTION_NAMES: tuple[str, ...] = ("description", "experiences", "organisation", "advice", "recommendation")
+
+
+class Sections(BaseModel):
+    """The five free-text sections of an effort page; "" when the page has none."""
+
+    description: str = ""
+    experiences: str = ""
+    organisation: str = ""
+    advice: str = ""
+    recommendation: str = ""
+
+
+class AnswerRecord(BaseModel):
+    """One self-assessed criterion: the item text as on the page and its answer."""
+
+    item: str
+    answer: Answer
+    criterion_id: str = ""
+
+
+class SelfAssessment(BaseModel):
+    """One test (Evidenstest or God praksis test) for one target group."""
+
+    kind: TestKind
+    target_group: str | None = None
+    score: float | None = None
+    answers: list[AnswerRecord] = Field(default_factory=list)
+
+
+class Effort(BaseModel):
+    """One ingested page, or one municipality's part of a theme page."""
+
+    effort_id: str
+    source: str
+    content_sha256: str
+    kind: EffortKind
+    municipality: str | None = None
+    title: str = ""
+    headline_score: float | None = None
+    target_groups: list[str] = Field(default_factory=list)
+    sections: Sections = Field(default_factory=Sections)
+    tests: list[SelfAssessment] = Field(default_factory=list)
+    warnings: list[str] = Field(default_factory=list)
+
+
+class Rejection(BaseModel):
+    """An input that could not be ingested, with a reason naming the file (and line where there is one)."""
+
+    source: str
+    reason: str

@@ -1,0 +1,82 @@
+"""Shared fixtures: the real corpus pages, the corpus ingested once per session, and generated test pages.
+
+Pages built by `make_effort_page` are generated fixtures, never real data: they exist to exercise parsing rules."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from pipeline.corpus import write_corpus
+from pipeline.ingest import IngestResult, ingest_paths
+from pipeline.ingest.criteria import CriteriaCatalogue, save_answers
+from pipeline.records import Effort
+
+REPO = Path(__file__).resolve().parents[1]
+RAW = REPO / "corpus" / "raw"
+TAARNBY = RAW / "taarnby_flere_skal_med_2.txt"
+ODSHERRED = RAW / "odsherred_tidlig_jobrettet_indsats.txt"
+THEME = RAW / "kl_tema_virksomhedsrettede_indsatser.txt"
+REPORT = RAW / "jobfirst_delrapport_3_organisering.txt"
+
+
+@pytest.fixture(scope="session")
+def ingested(tmp_path_factory) -> IngestResult:
+    """The real corpus pages, ingested with criterion ids assigned."""
+    result = ingest_paths([RAW])
+    CriteriaCatalogue().assign(result.efforts)
+    return result
+
+
+@pytest.fixture(scope="session")
+def corpus_dir(tmp_path_factory, ingested) -> Path:
+    """A corpus folder as `evidens ingest corpus/raw` writes it (efforts, rejected, dataset, labels)."""
+    out = tmp_path_factory.mktemp("corpus")
+    write_corpus(ingested.efforts, ingested.rejected, out)
+    save_answers(ingested.efforts, out / "answers.csv")
+    return out
+
+
+@pytest.fixture(scope="session")
+def efforts_by_municipality(ingested) -> dict[str, Effort]:
+    return {e.municipality: e for e in ingested.efforts if e.municipality}
+
+
+def make_effort_page(
+    municipality: str,
+    answers: list[tuple[str, str]],
+    title: str = "Genereret testindsats",
+    description: str = "Generated test page. Borgerne har samtaler hver 14. dag.",
+    test_heading: str = "Evidenstest vedr. genererede testborgere",
+) -> str:
+    """A generated effort page in the corpus's text layout (generated fixture, not real data)."""
+    bullets = "\n".join(f" • {label}: {item}" for label, item in answers)
+    return (
+        f"{municipality}\n\n4,0\nEvidenstest\n\n{title}\n\n • Genererede testborgere\n\n"
+        f"Kommunens beskrivelse af indsatsen\n\n{description}\n\nErfaringer og resultater\n\nGode erfaringer.\n\n"
+        f"Krav til organisering\n\nEt team.\n\nGode råd\n\nHold fokus.\n\nLedelsens anbefaling\n\n"
+        f"Evidenstest\n\n4,0\nEvidenstest\n\n{test_heading}\n\n{bullets}\nSe færre svar\n\nDokumenter\n"
+    )
+
+
+def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """Run `evidens ...` in a subprocess, as a user would."""
+    return subprocess.run(
+        [sys.executable, "-m", "pipeline.cli", *args],
+        cwd=cwd or REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
+@pytest.fixture
+def raw_copy(tmp_path) -> Path:
+    """A writable copy of the real corpus pages."""
+    target = tmp_path / "raw"
+    shutil.copytree(RAW, target)
+    return target
