@@ -62,3 +62,35 @@ class Rejection(BaseModel):
 
     source: str
     reason: str
+
+
+class Sentence(BaseModel):
+    """One sentence (or bullet item, or heading) of a section; `text == section_text[start:end]`."""
+
+    effort_id: str
+    section: str
+    index: int
+    text: str
+    start: int
+    end: int
+    is_heading: bool = False
+
+    @property
+    def sentence_id(self) -> str:
+        return f"{self.effort_id}:{self.section}:{self.index}"
+
+
+class Evidence(BaseModel):
+    """One ranked evidence sentence for one criterion of one effort."""
+
+    effort_id: str
+    criterion_id: str
+    rank: int
+    score: float
+    documented: bool
+    documented_score: float
+    section: str
+    sentence: str
+    sentence_index: int
+    dense_score: float
+    lexical_score: float

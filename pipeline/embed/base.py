@@ -8,6 +8,7 @@ from typing import Literal, Protocol
 import numpy as np
 
 TextRole = Literal["query", "passage"]
+DEFAULT_EMBEDDER = "e5-offline"
 
 
 class Embedder(Protocol):

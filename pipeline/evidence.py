@@ -1,0 +1,174 @@
+"""Evidence: for every (effort, criterion of its tests), the page sentences that bear on the criterion.
+
+Ranking is a hybrid: alpha * dense cosine + (1 - alpha) * character n-gram TF-IDF cosine, with the canonical
+criterion (answer-level wording removed) as the query. Whether the page documents the criterion at all is a
+one-feature logistic model of the best dense score (the best lexical score for an embedder without its own
+calibration), fitted on the gold set with balanced class weights (pipeline/evidence_calibration.json, made by
+`python -m pipeline.evidence_eval --write-calibration`). `documented` is its probability >= 0.5: with balanced
+weights, that is the point where missing a documented criterion and flagging an undocumented one cost the same,
+whatever the share of documented criteria on the pages it was fitted on.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+
+from pipeline.embed import Embedder
+from pipeline.embed.tfidf import TfidfEmbedder
+from pipeline.ingest.wording import canonical_criterion
+from pipeline.records import Effort, Evidence, Sentence
+
+CALIBRATION_FILE = Path(__file__).with_name("evidence_calibration.json")
+DEFAULT_K = 5
+DOCUMENTED_THRESHOLD = 0.5
+LEXICAL_ONLY = "lexical-only"  # calibration used for embedders that have none of their own
+
+
+def criterion_queries(effort: Effort) -> list[tuple[str, str]]:
+    """(criterion_id, canonical text) of each criterion answered on the effort, once, in page order."""
+    queries: dict[str, str] = {}
+    for test in effort.tests:
+        for answer in test.answers:
+            queries.setdefault(answer.criterion_id, canonical_criterion(answer.item))
+    return list(queries.items())
+
+
+@dataclass
+class CriterionScores:
+    """Similarities of one criterion to every candidate sentence of one effort."""
+
+    effort_id: str
+    criterion_id: str
+    query: str
+    candidates: list[Sentence]
+    dense: np.ndarray
+    lexical: np.ndarray
+
+    def hybrid(self, alpha: float) -> np.ndarray:
+        return alpha * self.dense + (1 - alpha) * self.lexical
+
+
+def fit_lexical(sentences: Sequence[Sentence]) -> TfidfEmbedder:
+    """The lexical half, its IDF fitted on the corpus's sentences."""
+    return TfidfEmbedder().fit([s.text for s in sentences if not s.is_heading] or [""])
+
+
+def score_criteria(
+    efforts: Sequence[Effort], sentences: Sequence[Sentence], embedder: Embedder, lexical: TfidfEmbedder
+) -> list[CriterionScores]:
+    """Embed each candidate sentence and each query once; score every criterion against its own page."""
+    by_effort: dict[str, list[Sentence]] = {}
+    for sentence in sentences:
+        if not sentence.is_heading:
+            by_effort.setdefault(sentence.effort_id, []).append(sentence)
+    work = [(e, q) for e in efforts for q in criterion_queries(e)]
+    candidates = [s for e in efforts for s in by_effort.get(e.effort_id, [])]
+    passages = [s.text for s in candidates]
+    queries = list(dict.fromkeys(text for _, (_, text) in work))
+    dense_p, lexical_p = embedder.embed(passages, "passage"), lexical.embed(passages, "passage")
+    dense_q, lexical_q = embedder.embed(queries, "query"), lexical.embed(queries, "query")
+    query_row = {text: i for i, text in enumerate(queries)}
+    offsets, position = {}, 0
+    for effort in efforts:
+        count = len(by_effort.get(effort.effort_id, []))
+        offsets[effort.effort_id] = slice(position, position + count)
+        position += count
+    scores = []
+    for effort, (criterion_id, query) in work:
+        rows, row = offsets[effort.effort_id], query_row[query]
+        scores.append(
+            CriterionScores(
+                effort_id=effort.effort_id,
+                criterion_id=criterion_id,
+                query=query,
+                candidates=by_effort.get(effort.effort_id, []),
+                dense=dense_p[rows] @ dense_q[row],
+                lexical=lexical_p[rows] @ lexical_q[row],
+            )
+        )
+    return scores
+
+
+@dataclass(frozen=True)
+class RankingSettings:
+    """The hybrid weight and the documented model of one embedder."""
+
+    alpha: float
+    intercept: float
+    slope: float
+    feature: Literal["dense", "lexical"]
+
+    def documented_probability(self, top_dense: float, top_lexical: float) -> float:
+        top = top_dense if self.feature == "dense" else top_lexical
+        return 1 / (1 + math.exp(-(self.intercept + self.slope * top)))
+
+
+def load_ranking_settings(embedder_name: str, path: Path = CALIBRATION_FILE) -> tuple[RankingSettings, bool]:
+    """Settings fitted for this embedder, or the lexical-only ones (and False) for an uncalibrated embedder."""
+    table = json.loads(path.read_text(encoding="utf-8"))
+    if embedder_name in table:
+        return RankingSettings(**table[embedder_name]), True
+    return RankingSettings(**table[LEXICAL_ONLY]), False
+
+
+def rank_evidence(
+    scores: Sequence[CriterionScores], settings: RankingSettings, k: int = DEFAULT_K
+) -> list[Evidence]:
+    """Top k sentences per criterion with their scores and the documented flag."""
+    evidence = []
+    for item in scores:
+        if not item.candidates:
+            continue
+        hybrid = item.hybrid(settings.alpha)
+        probability = settings.documented_probability(float(item.dense.max()), float(item.lexical.max()))
+        for rank, index in enumerate(np.argsort(-hybrid, kind="stable")[:k], start=1):
+            sentence = item.candidates[index]
+            evidence.append(
+                Evidence(
+                    effort_id=item.effort_id,
+                    criterion_id=item.criterion_id,
+                    rank=rank,
+                    score=round(float(hybrid[index]), 6),
+                    documented=probability >= DOCUMENTED_THRESHOLD,
+                    documented_score=round(probability, 6),
+                    section=sentence.section,
+                    sentence=sentence.text,
+                    sentence_index=sentence.index,
+                    dense_score=round(float(item.dense[index]), 6),
+                    lexical_score=round(float(item.lexical[index]), 6),
+                )
+            )
+    return evidence
+
+
+def find_evidence(
+    efforts: Sequence[Effort],
+    embedder_name: str,
+    k: int = DEFAULT_K,
+    cache: Path | None = None,
+    effort_ids: Sequence[str] | None = None,
+) -> list[Evidence]:
+    """The evidence stage end to end: segment, embed (cached), score, rank.
+
+    The lexical IDF is fitted on the sentences of every effort with a self-assessment, whichever of them were
+    asked for, so the scores of one effort do not depend on the selection."""
+    from pipeline.embed import DEFAULT_CACHE, CachedEmbedder, get_embedder
+    from pipeline.segment import segment_efforts
+
+    assessed = [e for e in efforts if e.tests]
+    sentences = list(segment_efforts(assessed))
+    lexical = fit_lexical(sentences)
+    settings, _ = load_ranking_settings(embedder_name)
+    if embedder_name == "tfidf":
+        embedder: Embedder = lexical
+    else:
+        embedder = CachedEmbedder(get_embedder(embedder_name), cache or DEFAULT_CACHE)
+    wanted = [e for e in assessed if effort_ids is None or e.effort_id in effort_ids]
+    return rank_evidence(score_criteria(wanted, sentences, embedder, lexical), settings, k)

@@ -1,0 +1,135 @@
+"""Evidence: ranked sentences per criterion, the documented flag, the gold set, and the CLI contract."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import pytest
+from conftest import run_cli
+
+from pipeline.embed import CachedEmbedder, get_embedder
+from pipeline.evidence import (
+    criterion_queries,
+    find_evidence,
+    fit_lexical,
+    load_ranking_settings,
+    score_criteria,
+)
+from pipeline.evidence_eval import GOLD_FILE, load_gold, random_ranking_metrics, retrieval_metrics
+from pipeline.segment import segment_effort, segment_efforts
+
+EVIDENCE_FIELDS = [
+    "effort_id",
+    "criterion_id",
+    "rank",
+    "score",
+    "documented",
+    "documented_score",
+    "section",
+    "sentence",
+]
+
+
+@pytest.fixture(scope="session")
+def e5_scores(ingested, tmp_path_factory):
+    efforts = [e for e in ingested.efforts if e.tests]
+    sentences = list(segment_efforts(efforts))  # as find_evidence does
+    embedder = CachedEmbedder(get_embedder("e5-offline"), tmp_path_factory.mktemp("cache") / "e.sqlite")
+    scores = score_criteria(efforts, sentences, embedder, fit_lexical(sentences))
+    return {(s.effort_id, s.criterion_id): s for s in scores}
+
+
+@pytest.fixture(scope="session")
+def gold_pairs(ingested, e5_scores):
+    gold = load_gold({e.municipality: e for e in ingested.efforts if e.kind == "effort_page"})
+    return [(e5_scores[(g.effort_id, g.criterion_id)], g) for g in gold]
+
+
+def test_queries_are_canonical_criteria_without_answer_levels(ingested, e5_scores):
+    for scores in e5_scores.values():
+        assert "ud af 10" not in scores.query and " altid " not in f" {scores.query} "
+    labelled = [e for e in ingested.efforts if e.tests]
+    assert sum(len(criterion_queries(e)) for e in labelled) == len(e5_scores) == 47
+
+
+def test_evidence_rows_are_ranked_non_heading_sentences(ingested, tmp_path):
+    rows = find_evidence(ingested.efforts, "e5-offline", k=3, cache=tmp_path / "c.sqlite")
+    assert len(rows) == 47 * 3
+    by_criterion: dict = {}
+    for row in rows:
+        by_criterion.setdefault((row.effort_id, row.criterion_id), []).append(row)
+    headings = {s.text for s in segment_efforts(ingested.efforts) if s.is_heading}
+    for group in by_criterion.values():
+        assert [r.rank for r in group] == [1, 2, 3]
+        assert [r.score for r in group] == sorted((r.score for r in group), reverse=True)
+        assert len({(r.documented, r.documented_score) for r in group}) == 1
+        assert all(r.sentence not in headings for r in group)
+        assert all(0 <= r.documented_score <= 1 for r in group)
+    assert {r.effort_id for r in rows} == {e.effort_id for e in ingested.efforts if e.tests}
+
+
+def test_gold_sentences_match_the_segmentation(ingested):
+    rows = json.loads(GOLD_FILE.read_text(encoding="utf-8"))["criteria"]
+    efforts = {e.municipality: e for e in ingested.efforts if e.kind == "effort_page"}
+    assert len(rows) == 47 and sum(bool(r["relevant"]) for r in rows) == 26
+    for row in rows:
+        sentences = {(s.section, s.index): s for s in segment_effort(efforts[row["municipality"]])}
+        for ref in row["relevant"]:
+            assert sentences[(ref["section"], ref["index"])].text.startswith(ref["prefix"])
+
+
+def test_retrieval_beats_random_on_the_gold_set(gold_pairs):
+    """Regression guard for the README table (26 criteria with gold evidence)."""
+    random = random_ranking_metrics(gold_pairs)
+    alpha = load_ranking_settings("e5-offline")[0].alpha
+    hybrid, lexical = retrieval_metrics(gold_pairs, alpha), retrieval_metrics(gold_pairs, 0.0)
+    assert random["MRR"] == pytest.approx(0.27, abs=0.01)
+    assert hybrid["MRR"] >= 0.6 and hybrid["hit@3"] >= 0.65
+    assert lexical["MRR"] >= 0.55
+    assert hybrid["MRR"] > random["MRR"] + 0.25
+
+
+def test_documented_flag_separates_gold_documented_criteria(gold_pairs):
+    settings, calibrated = load_ranking_settings("e5-offline")
+    assert calibrated and settings.feature == "dense"
+    correct = [
+        (settings.documented_probability(s.dense.max(), s.lexical.max()) >= 0.5) == bool(g.relevant)
+        for s, g in gold_pairs
+    ]
+    assert sum(correct) / len(correct) >= 0.7  # majority baseline: 26/47 = 0.55
+
+
+def test_uncalibrated_embedder_falls_back_to_the_lexical_documented_model():
+    settings, calibrated = load_ranking_settings("st:some-model")
+    assert not calibrated and settings.feature == "lexical"
+
+
+@pytest.mark.slow
+def test_cli_evidence_writes_jsonl_and_csv_with_the_contract_fields(corpus_dir, tmp_path):
+    jsonl, table = tmp_path / "ev.jsonl", tmp_path / "ev.csv"
+    cache = str(tmp_path / "cache.sqlite")
+    done = run_cli("evidence", "--corpus", str(corpus_dir), "--k", "2", "--out", str(jsonl), "--cache", cache)
+    assert done.returncode == 0, done.stderr
+    rows = [json.loads(line) for line in jsonl.read_text(encoding="utf-8").splitlines()]
+    assert len(rows) == 94 and list(rows[0]) == EVIDENCE_FIELDS
+    assert "1. " in done.stdout and "documented" in done.stdout
+    effort_id = rows[0]["effort_id"]
+    done = run_cli(
+        "evidence",
+        effort_id,
+        "--corpus",
+        str(corpus_dir),
+        "--embedder",
+        "tfidf",
+        "--out",
+        str(table),
+        "--cache",
+        cache,
+    )
+    assert done.returncode == 0, done.stderr
+    with table.open(encoding="utf-8") as handle:
+        csv_rows = list(csv.DictReader(handle))
+    assert list(csv_rows[0]) == EVIDENCE_FIELDS and {r["effort_id"] for r in csv_rows} == {effort_id}
+    assert run_cli("evidence", "no-such-effort", "--corpus", str(corpus_dir)).returncode == 2
+    assert run_cli("evidence", "--corpus", str(corpus_dir), "--out", str(tmp_path / "x.txt")).returncode == 2
