@@ -9,6 +9,7 @@ import typer
 
 from pipeline.embed.base import DEFAULT_EMBEDDER
 from pipeline.embed.cache import DEFAULT_CACHE
+from pipeline.records import ANSWER_ORDER
 
 app = typer.Typer(
     help="evidens: evidence for the self-assessments on Danish employment-effort pages.",
@@ -121,6 +122,151 @@ def evidence(
     if out is not None:
         write_table(out, [r.model_dump() for r in rows], EVIDENCE_COLUMNS)
         _err(f"wrote {len(rows)} evidence rows to {out}")
+
+
+TrackingUri = Annotated[
+    str | None,
+    typer.Option(help="MLflow tracking URI (default: MLFLOW_TRACKING_URI, else experiments/mlflow.db)."),
+]
+
+
+def _training_params(corpus_efforts, embedder: str, data) -> dict[str, object]:
+    from pipeline.classify.features import FEATURE_GROUPS, TOP_K
+    from pipeline.classify.model import CRITERION_COMPONENTS
+    from pipeline.classify.train import corpus_hash
+
+    return {
+        "embedder": embedder,
+        "k": TOP_K,
+        "features": ",".join(FEATURE_GROUPS),
+        "n_features": data.X.shape[1],
+        "criterion_components": CRITERION_COMPONENTS,
+        "corpus_hash": corpus_hash(corpus_efforts),
+        "n_answers": len(data.units),
+        "n_efforts": len({u.effort_id for u in data.units}),
+        **_classifier_params(),
+    }
+
+
+def _classifier_params() -> dict[str, object]:
+    from pipeline.classify.model import OrdinalLogisticClassifier
+
+    return {
+        f"classifier.{k}": v
+        for k, v in OrdinalLogisticClassifier(label_order=ANSWER_ORDER).get_params().items()
+    }
+
+
+@app.command()
+def train(
+    corpus: Annotated[Path, typer.Option(help="Folder written by `evidens ingest`.")] = Path("corpus"),
+    embedder: Annotated[
+        str, typer.Option(help="e5-offline, tfidf or st:<model or folder>.")
+    ] = DEFAULT_EMBEDDER,
+    experiment: Annotated[str, typer.Option(help="MLflow experiment name.")] = "evidens",
+    labels: Annotated[Path, typer.Option(help="Folder with criteria.csv, packed with the model.")] = Path(
+        "labels"
+    ),
+    tracking_uri: TrackingUri = None,
+    cache: Annotated[Path, typer.Option(help="Embedding cache (SQLite).")] = DEFAULT_CACHE,
+) -> None:
+    """Fit the classifier on every labelled effort of the corpus, log it to MLflow and register it."""
+    from pipeline import tracking
+    from pipeline.classify.train import build_features, fit_model
+    from pipeline.corpus import load_efforts
+
+    efforts = load_efforts(corpus)
+    data = build_features(efforts, embedder, cache)
+    if not data.units:
+        _err(f"no labelled efforts in {corpus}: nothing to train on")
+        raise typer.Exit(EXIT_REJECTED)
+    model = fit_model(data)
+    uri = tracking.configure(tracking_uri, experiment)
+    run_id, version = tracking.log_training(
+        model, data, _training_params(efforts, embedder, data), labels / "criteria.csv", embedder
+    )
+    _err(f"trained on {len(data.units)} answers of {len({u.effort_id for u in data.units})} efforts")
+    _err(f"MLflow run {run_id} in {uri}; registered models:/{tracking.REGISTERED_MODEL}/{version}")
+
+
+@app.command()
+def evaluate(
+    corpus: Annotated[Path, typer.Option(help="Folder written by `evidens ingest`.")] = Path("corpus"),
+    embedder: Annotated[
+        str, typer.Option(help="e5-offline, tfidf or st:<model or folder>.")
+    ] = DEFAULT_EMBEDDER,
+    experiment: Annotated[str, typer.Option(help="MLflow experiment name.")] = "evidens",
+    tracking_uri: TrackingUri = None,
+    cache: Annotated[Path, typer.Option(help="Embedding cache (SQLite).")] = DEFAULT_CACHE,
+) -> None:
+    """Leave-one-effort-out evaluation of the model, its ablations and the baselines; logged to MLflow."""
+    from pipeline import tracking
+    from pipeline.classify.evaluate import leave_one_effort_out
+    from pipeline.classify.train import build_features
+    from pipeline.corpus import load_efforts
+
+    efforts = load_efforts(corpus)
+    data = build_features(efforts, embedder, cache)
+    if len({u.effort_id for u in data.units}) < 2:
+        _err("leave-one-effort-out needs at least two labelled efforts")
+        raise typer.Exit(EXIT_REJECTED)
+    evaluation = leave_one_effort_out(data.units, data.X)
+    uri = tracking.configure(tracking_uri, experiment)
+    model_name = next(iter(evaluation.metrics))
+    run_id = tracking.log_evaluation(evaluation, data, _training_params(efforts, embedder, data), model_name)
+    table = evaluation.table()[["accuracy", "macro_f1", "f1_nej", "f1_delvist", "f1_ja", "qwk", "log_loss"]]
+    typer.echo(f"leave-one-effort-out over {len(data.units)} answers of {len(evaluation.folds)} efforts\n")
+    typer.echo("| predictor | accuracy | macro-F1 | F1 Nej | F1 Delvist | F1 Ja | QWK | log-loss |")
+    typer.echo("|---|---|---|---|---|---|---|---|")
+    for name, row in table.iterrows():
+        typer.echo(f"| {name} | " + " | ".join(f"{v:.2f}" for v in row) + " |")
+    typer.echo(
+        f"\nconfusion matrix of the model (rows self-assessed, columns predicted; {', '.join(ANSWER_ORDER)}):"
+    )
+    typer.echo(str(evaluation.confusion[model_name]))
+    _err(f"MLflow run {run_id} in {uri}")
+
+
+@app.command()
+def predict(
+    paths: Annotated[list[Path], typer.Argument(help="Page files (.txt, .html) or folders.", exists=True)],
+    model: Annotated[
+        str, typer.Option(help="MLflow model URI: models:/evidens/<version or alias>.")
+    ] = "models:/evidens/latest",
+    out: Annotated[
+        Path | None, typer.Option(help="Write rows to .csv, .parquet or .jsonl (by extension).")
+    ] = None,
+    tracking_uri: TrackingUri = None,
+) -> None:
+    """Predict Ja/Delvist/Nej for every criterion of each page with a registered model."""
+    from pipeline import tracking
+    from pipeline.ingest.readers import UnreadableFile, collect_files, read_page
+    from pipeline.records import PREDICTION_COLUMNS
+    from pipeline.tables import TABLE_SUFFIXES, write_table
+
+    if out is not None and out.suffix.lower() not in TABLE_SUFFIXES:
+        raise typer.BadParameter(f"{out}: expected one of {', '.join(TABLE_SUFFIXES)}", param_hint="--out")
+    tracking.configure(tracking_uri, "evidens")
+    texts, failed = [], 0
+    for path in collect_files(paths):
+        try:
+            texts.append((str(path), read_page(path)))
+        except (UnreadableFile, OSError) as error:
+            failed += 1
+            _err(f"  rejected: {path}: {error}")
+    frame = tracking.predict_texts(model, texts) if texts else None
+    rows = frame.to_dict("records") if frame is not None else []
+    for row in rows:
+        mark = "" if not row["self_assessed"] or row["self_assessed"] == row["predicted"] else "  <- differs"
+        typer.echo(
+            f"{row['effort_id']:28} {row['predicted']:7} (Ja {row['p_ja']:.2f}, Delvist {row['p_delvist']:.2f}, "
+            f"Nej {row['p_nej']:.2f}) self: {row['self_assessed'] or '-':7}{mark}  {row['item'][:60]}"
+        )
+    if out is not None:
+        write_table(out, rows, PREDICTION_COLUMNS)
+        _err(f"wrote {len(rows)} predictions to {out}")
+    if failed:
+        raise typer.Exit(EXIT_REJECTED)
 
 
 if __name__ == "__main__":

@@ -50,6 +50,7 @@ class CriterionScores:
     candidates: list[Sentence]
     dense: np.ndarray
     lexical: np.ndarray
+    query_vector: np.ndarray  # the criterion's dense embedding: lets a model take the criterion as input
 
     def hybrid(self, alpha: float) -> np.ndarray:
         return alpha * self.dense + (1 - alpha) * self.lexical
@@ -91,6 +92,7 @@ def score_criteria(
                 candidates=by_effort.get(effort.effort_id, []),
                 dense=dense_p[rows] @ dense_q[row],
                 lexical=lexical_p[rows] @ lexical_q[row],
+                query_vector=dense_q[row],
             )
         )
     return scores
@@ -148,14 +150,13 @@ def rank_evidence(
     return evidence
 
 
-def find_evidence(
+def evidence_scores(
     efforts: Sequence[Effort],
     embedder_name: str,
-    k: int = DEFAULT_K,
     cache: Path | None = None,
     effort_ids: Sequence[str] | None = None,
-) -> list[Evidence]:
-    """The evidence stage end to end: segment, embed (cached), score, rank.
+) -> tuple[list[CriterionScores], RankingSettings]:
+    """Segment, embed (cached) and score every criterion of every assessed effort (or of effort_ids).
 
     The lexical IDF is fitted on the sentences of every effort with a self-assessment, whichever of them were
     asked for, so the scores of one effort do not depend on the selection."""
@@ -171,4 +172,16 @@ def find_evidence(
     else:
         embedder = CachedEmbedder(get_embedder(embedder_name), cache or DEFAULT_CACHE)
     wanted = [e for e in assessed if effort_ids is None or e.effort_id in effort_ids]
-    return rank_evidence(score_criteria(wanted, sentences, embedder, lexical), settings, k)
+    return score_criteria(wanted, sentences, embedder, lexical), settings
+
+
+def find_evidence(
+    efforts: Sequence[Effort],
+    embedder_name: str,
+    k: int = DEFAULT_K,
+    cache: Path | None = None,
+    effort_ids: Sequence[str] | None = None,
+) -> list[Evidence]:
+    """The evidence stage end to end: the top k sentences per criterion with the documented flag."""
+    scores, settings = evidence_scores(efforts, embedder_name, cache, effort_ids)
+    return rank_evidence(scores, settings, k)

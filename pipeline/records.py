@@ -94,3 +94,21 @@ class Evidence(BaseModel):
     sentence_index: int
     dense_score: float
     lexical_score: float
+
+
+class Prediction(BaseModel):
+    """The predicted answer to one criterion of one page, beside its self-assessment."""
+
+    effort_id: str
+    criterion_id: str
+    test_kind: str
+    item: str
+    p_ja: float
+    p_delvist: float
+    p_nej: float
+    predicted: Answer
+    self_assessed: str = ""  # empty where the page has no self-assessed answer
+    evidence: str = ""  # the top sentences, " | "-separated, each with its section
+
+
+PREDICTION_COLUMNS: tuple[str, ...] = tuple(Prediction.model_fields)
