@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 from typing import Annotated
 
@@ -182,8 +183,9 @@ def train(
         raise typer.Exit(EXIT_REJECTED)
     model = fit_model(data)
     uri = tracking.configure(tracking_uri, experiment)
+    trained_on = [e.content_sha256 for e in efforts if e.tests]
     run_id, version = tracking.log_training(
-        model, data, _training_params(efforts, embedder, data), labels / "criteria.csv", embedder
+        model, data, _training_params(efforts, embedder, data), labels / "criteria.csv", embedder, trained_on
     )
     _err(f"trained on {len(data.units)} answers of {len({u.effort_id for u in data.units})} efforts")
     _err(f"MLflow run {run_id} in {uri}; registered models:/{tracking.REGISTERED_MODEL}/{version}")
@@ -267,6 +269,46 @@ def predict(
         _err(f"wrote {len(rows)} predictions to {out}")
     if failed:
         raise typer.Exit(EXIT_REJECTED)
+
+
+@app.command()
+def flag(
+    corpus: Annotated[Path, typer.Option(help="Folder written by `evidens ingest`.")] = Path("corpus"),
+    model: Annotated[
+        str | None, typer.Option(help="Registered model, used only for efforts it was not trained on.")
+    ] = None,
+    out: Annotated[Path, typer.Option(help="Folder for flags.csv and report.html.")] = Path("reports"),
+    embedder: Annotated[
+        str, typer.Option(help="e5-offline, tfidf or st:<model or folder>.")
+    ] = DEFAULT_EMBEDDER,
+    tracking_uri: TrackingUri = None,
+    cache: Annotated[Path, typer.Option(help="Embedding cache (SQLite).")] = DEFAULT_CACHE,
+) -> None:
+    """Flag the self-assessed answers that the page's text does not support, and write the HTML report."""
+    from pipeline.corpus import load_efforts
+    from pipeline.flags import flag_corpus
+    from pipeline.records import FLAG_COLUMNS
+    from pipeline.report import write_report
+    from pipeline.report.rows import report_links, report_rows
+    from pipeline.tables import write_table
+
+    efforts = load_efforts(corpus)
+    classifier, trained_on = None, []
+    if model is not None:
+        from pipeline import tracking
+
+        tracking.configure(tracking_uri, "evidens")
+        classifier, trained_on = tracking.load_classifier(model)
+    flags, data, probabilities = flag_corpus(efforts, embedder, cache, classifier, trained_on)
+    write_table(out / "flags.csv", [f.model_dump() for f in flags], FLAG_COLUMNS)
+    write_report(
+        out / "report.html", efforts, report_rows(data, probabilities, flags), flags, report_links(out)
+    )
+    for reason, count in sorted(Counter(f.reason for f in flags).items()):
+        typer.echo(f"{count:4} {reason}")
+    _err(
+        f"{len(flags)} flags on {len({u.effort_id for u in data.units})} efforts -> {out / 'flags.csv'}, {out / 'report.html'}"
+    )
 
 
 if __name__ == "__main__":

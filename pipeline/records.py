@@ -112,3 +112,25 @@ class Prediction(BaseModel):
 
 
 PREDICTION_COLUMNS: tuple[str, ...] = tuple(Prediction.model_fields)
+
+
+FlagReason = Literal[
+    "model_disagrees", "unsupported_claim", "wording_mismatch", "cross_test_contradiction", "score_mismatch"
+]
+
+
+class Flag(BaseModel):
+    """A self-assessed answer (or test score) that the page does not seem to support, and why."""
+
+    effort_id: str
+    criterion_id: str
+    test_kind: str
+    item: str
+    reason: FlagReason
+    confidence: float
+    self_assessed: str
+    predicted: str
+    evidence: str
+
+
+FLAG_COLUMNS: tuple[str, ...] = tuple(Flag.model_fields)

@@ -160,7 +160,12 @@ class EvidensPyfunc(PythonModel):
 
 
 def log_training(
-    model, data: TrainingData, params: dict[str, Any], criteria_csv: Path, embedder: str
+    model,
+    data: TrainingData,
+    params: dict[str, Any],
+    criteria_csv: Path,
+    embedder: str,
+    trained_on: Sequence[str],
 ) -> tuple[str, str]:
     """One run: parameters, in-sample metrics, coefficients, and the pyfunc model, registered. Returns
     (run id, registered version)."""
@@ -174,7 +179,8 @@ def log_training(
         _coefficients(model).to_csv(folder / "coefficients.csv", index=False)
         mlflow.log_artifact(str(folder / "coefficients.csv"))
         joblib.dump(model, folder / "classifier.joblib")
-        (folder / "config.json").write_text(json.dumps({"embedder": embedder}), encoding="utf-8")
+        config = {"embedder": embedder, "trained_on": sorted(set(trained_on))}
+        (folder / "config.json").write_text(json.dumps(config), encoding="utf-8")
         info = mlflow.pyfunc.log_model(
             name="model",
             python_model=EvidensPyfunc(),
@@ -211,6 +217,12 @@ def _coefficients(model) -> pd.DataFrame:
 
 def load_model(uri: str):
     return mlflow.pyfunc.load_model(uri)
+
+
+def load_classifier(uri: str):
+    """The fitted scikit-learn model inside a registered evidens model, and the content hashes it was trained on."""
+    wrapper = load_model(uri).unwrap_python_model()
+    return wrapper.model, wrapper.config.get("trained_on", [])
 
 
 def predict_texts(model_uri: str, texts: Sequence[tuple[str, str]]) -> pd.DataFrame:

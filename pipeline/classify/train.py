@@ -54,9 +54,7 @@ def fit_model(data: TrainingData, groups: Sequence[str] | None = None, ordinal: 
     return make_model(list(data.X.columns), ordinal=ordinal, **kwargs).fit(data.X, data.y)
 
 
-def _evidence_text(
-    scores: CriterionScores, settings: RankingSettings, n: int = EVIDENCE_IN_PREDICTION
-) -> str:
+def evidence_text(scores: CriterionScores, settings: RankingSettings, n: int = EVIDENCE_IN_PREDICTION) -> str:
     order = np.argsort(-scores.hybrid(settings.alpha), kind="stable")[:n]
     return " | ".join(f"[{scores.candidates[i].section}] {scores.candidates[i].text}" for i in order)
 
@@ -82,7 +80,7 @@ def prediction_rows(model, data: TrainingData) -> list[Prediction]:
                 p_nej=round(float(by_label["Nej"]), 6),
                 predicted=classes[int(np.argmax(p))],
                 self_assessed=unit.self_assessed or "",
-                evidence=_evidence_text(data.scores[(unit.effort_id, unit.criterion_id)], data.settings),
+                evidence=evidence_text(data.scores[(unit.effort_id, unit.criterion_id)], data.settings),
             )
         )
     return rows
