@@ -311,5 +311,36 @@ def flag(
     )
 
 
+@app.command()
+def themes(
+    corpus: Annotated[Path, typer.Option(help="Folder written by `evidens ingest`.")] = Path("corpus"),
+    embedder: Annotated[
+        str, typer.Option(help="e5-offline, tfidf or st:<model or folder>.")
+    ] = DEFAULT_EMBEDDER,
+    out: Annotated[Path, typer.Option(help="Folder for themes.json, themes.csv and the plots.")] = Path(
+        "reports"
+    ),
+    seed: Annotated[int, typer.Option(help="Seed for everything random (the map's projection).")] = 0,
+    cache: Annotated[Path, typer.Option(help="Embedding cache (SQLite).")] = DEFAULT_CACHE,
+) -> None:
+    """Cluster the advice, experiences and organisation of all efforts into good-practice themes."""
+    from pipeline.corpus import load_efforts
+    from pipeline.embed import CachedEmbedder, get_embedder
+    from pipeline.themes import find_themes, write_theme_outputs
+
+    efforts = load_efforts(corpus)
+    dense = get_embedder(embedder)
+    model = find_themes(efforts, dense if embedder == "tfidf" else CachedEmbedder(dense, cache), seed=seed)
+    written = write_theme_outputs(model, efforts, out, seed)
+    best = max(model.silhouettes, key=model.silhouettes.get)
+    typer.echo(
+        f"{len(model.themes)} themes over {len(model.sentences)} sentences (silhouette {model.silhouettes[best]:.3f})\n"
+    )
+    typer.echo("| theme | label | size | municipalities |\n|---|---|---|---|")
+    for theme in model.themes:
+        typer.echo(f"| {theme.theme_id} | {theme.label} | {theme.size} | {', '.join(theme.municipalities)} |")
+    _err("wrote " + ", ".join(str(p) for p in written))
+
+
 if __name__ == "__main__":
     app()

@@ -134,3 +134,17 @@ class Flag(BaseModel):
 
 
 FLAG_COLUMNS: tuple[str, ...] = tuple(Flag.model_fields)
+
+
+class Theme(BaseModel):
+    """A good-practice theme: sentences from several efforts that say the same kind of thing."""
+
+    theme_id: int
+    label: str
+    keywords: list[str]
+    size: int
+    representative_sentences: list[str]
+    municipalities: list[str]
+    effort_ids: list[str]
+    sentence_ids: list[str]
+    report_passages: list[tuple[str, float]]  # (report sentence, cosine similarity to the theme)

@@ -25,6 +25,12 @@ REPORT = RAW / "jobfirst_delrapport_3_organisering.txt"
 
 
 @pytest.fixture(scope="session")
+def embedding_cache(tmp_path_factory) -> Path:
+    """One embedding cache for the session: e5 vectors are deterministic, so tests may share them."""
+    return tmp_path_factory.mktemp("embedding-cache") / "embeddings.sqlite"
+
+
+@pytest.fixture(scope="session")
 def ingested(tmp_path_factory) -> IngestResult:
     """The real corpus pages, ingested with criterion ids assigned."""
     result = ingest_paths([RAW])

@@ -23,8 +23,8 @@ from pipeline.records import ANSWER_ORDER, PREDICTION_COLUMNS
 
 
 @pytest.fixture(scope="session")
-def training_data(ingested, tmp_path_factory):
-    return build_features(ingested.efforts, "e5-offline", tmp_path_factory.mktemp("cache") / "c.sqlite")
+def training_data(ingested, embedding_cache):
+    return build_features(ingested.efforts, "e5-offline", embedding_cache)
 
 
 @pytest.mark.parametrize("ordinal", [True, False])
@@ -93,7 +93,7 @@ def test_evaluation_is_reproducible_and_reports_model_ablations_and_baselines(tr
     assert first.confusion["model (all features, ordinal)"].sum() == 47
 
 
-def test_a_criterion_never_seen_in_training_gets_a_prediction(training_data, tmp_path):
+def test_a_criterion_never_seen_in_training_gets_a_prediction(training_data, tmp_path, embedding_cache):
     page = tmp_path / "new.txt"
     page.write_text(
         make_effort_page("Nyby", [("Ja", "Mindst 9 ud af 10 borgere får samtaler hver 14. dag")]),
@@ -102,18 +102,18 @@ def test_a_criterion_never_seen_in_training_gets_a_prediction(training_data, tmp
     efforts = ingest_paths([page]).efforts
     CriteriaCatalogue().assign(efforts)
     model = fit_model(training_data)
-    (prediction,) = predict_efforts(model, efforts, "e5-offline", tmp_path / "c.sqlite")
+    (prediction,) = predict_efforts(model, efforts, "e5-offline", embedding_cache)
     assert prediction.criterion_id not in {u.criterion_id for u in training_data.units}
     assert prediction.p_ja + prediction.p_delvist + prediction.p_nej == pytest.approx(1.0, abs=1e-5)
     assert prediction.self_assessed == "Ja" and prediction.evidence.startswith("[description]")
 
 
 @pytest.mark.slow
-def test_train_register_load_by_name_predict_and_runs_are_complete(corpus_dir, tmp_path):
+def test_train_register_load_by_name_predict_and_runs_are_complete(corpus_dir, tmp_path, embedding_cache):
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     runner = CliRunner()
     labels = ["--tracking-uri", uri]
-    corpus = ["--corpus", str(corpus_dir), "--cache", str(tmp_path / "c.sqlite")]
+    corpus = ["--corpus", str(corpus_dir), "--cache", str(embedding_cache)]
     (corpus_dir / "labels").mkdir(exist_ok=True)
     CriteriaCatalogue().save(corpus_dir / "labels" / "criteria.csv")
     trained = runner.invoke(app, ["train", *corpus, *labels, "--labels", str(corpus_dir / "labels")])

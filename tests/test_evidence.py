@@ -32,10 +32,10 @@ EVIDENCE_FIELDS = [
 
 
 @pytest.fixture(scope="session")
-def e5_scores(ingested, tmp_path_factory):
+def e5_scores(ingested, embedding_cache):
     efforts = [e for e in ingested.efforts if e.tests]
     sentences = list(segment_efforts(efforts))  # as find_evidence does
-    embedder = CachedEmbedder(get_embedder("e5-offline"), tmp_path_factory.mktemp("cache") / "e.sqlite")
+    embedder = CachedEmbedder(get_embedder("e5-offline"), embedding_cache)
     scores = score_criteria(efforts, sentences, embedder, fit_lexical(sentences))
     return {(s.effort_id, s.criterion_id): s for s in scores}
 
@@ -53,8 +53,8 @@ def test_queries_are_canonical_criteria_without_answer_levels(ingested, e5_score
     assert sum(len(criterion_queries(e)) for e in labelled) == len(e5_scores) == 47
 
 
-def test_evidence_rows_are_ranked_non_heading_sentences(ingested, tmp_path):
-    rows = find_evidence(ingested.efforts, "e5-offline", k=3, cache=tmp_path / "c.sqlite")
+def test_evidence_rows_are_ranked_non_heading_sentences(ingested, embedding_cache):
+    rows = find_evidence(ingested.efforts, "e5-offline", k=3, cache=embedding_cache)
     assert len(rows) == 47 * 3
     by_criterion: dict = {}
     for row in rows:
@@ -106,9 +106,9 @@ def test_uncalibrated_embedder_falls_back_to_the_lexical_documented_model():
 
 
 @pytest.mark.slow
-def test_cli_evidence_writes_jsonl_and_csv_with_the_contract_fields(corpus_dir, tmp_path):
+def test_cli_evidence_writes_jsonl_and_csv_with_the_contract_fields(corpus_dir, tmp_path, embedding_cache):
     jsonl, table = tmp_path / "ev.jsonl", tmp_path / "ev.csv"
-    cache = str(tmp_path / "cache.sqlite")
+    cache = str(embedding_cache)
     done = run_cli("evidence", "--corpus", str(corpus_dir), "--k", "2", "--out", str(jsonl), "--cache", cache)
     assert done.returncode == 0, done.stderr
     rows = [json.loads(line) for line in jsonl.read_text(encoding="utf-8").splitlines()]

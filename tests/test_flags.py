@@ -99,12 +99,12 @@ def test_ordinal_distance_ranks_ja_against_nej_above_ja_against_delvist():
     assert by_criterion["c0"].predicted == "Nej"
 
 
-def test_a_model_is_used_only_for_efforts_it_did_not_see(ingested, tmp_path):
+def test_a_model_is_used_only_for_efforts_it_did_not_see(ingested, embedding_cache):
     class Constant:
         def predict_proba(self, X):
             return np.tile([1.0, 0.0, 0.0], (len(X), 1))
 
-    cache = tmp_path / "c.sqlite"
+    cache = embedding_cache
     _, _, out_of_fold = flag_corpus(ingested.efforts, "e5-offline", cache)
     seen_all = [e.content_sha256 for e in ingested.efforts]
     _, _, with_seen_model = flag_corpus(ingested.efforts, "e5-offline", cache, Constant(), seen_all)
@@ -114,11 +114,9 @@ def test_a_model_is_used_only_for_efforts_it_did_not_see(ingested, tmp_path):
 
 
 @pytest.mark.slow
-def test_cli_flag_writes_flags_csv_and_report(corpus_dir, tmp_path):
+def test_cli_flag_writes_flags_csv_and_report(corpus_dir, tmp_path, embedding_cache):
     out = tmp_path / "reports"
-    done = run_cli(
-        "flag", "--corpus", str(corpus_dir), "--out", str(out), "--cache", str(tmp_path / "c.sqlite")
-    )
+    done = run_cli("flag", "--corpus", str(corpus_dir), "--out", str(out), "--cache", str(embedding_cache))
     assert done.returncode == 0, done.stderr
     with (out / "flags.csv").open(encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle))

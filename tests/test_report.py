@@ -18,10 +18,8 @@ INJECTED = ["<script>window.__pwned = 1</script>", '"><img src=x onerror="window
 
 
 @pytest.fixture(scope="session")
-def report_file(ingested, tmp_path_factory):
-    flags, data, probabilities = flag_corpus(
-        ingested.efforts, "e5-offline", tmp_path_factory.mktemp("c") / "c.sqlite"
-    )
+def report_file(ingested, tmp_path_factory, embedding_cache):
+    flags, data, probabilities = flag_corpus(ingested.efforts, "e5-offline", embedding_cache)
     rows = report_rows(data, probabilities, flags)
     hostile = Effort(
         effort_id="injected-test-page",
