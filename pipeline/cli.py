@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections import Counter
 from pathlib import Path
 from typing import Annotated
@@ -340,6 +341,83 @@ def themes(
     for theme in model.themes:
         typer.echo(f"| {theme.theme_id} | {theme.label} | {theme.size} | {', '.join(theme.municipalities)} |")
     _err("wrote " + ", ".join(str(p) for p in written))
+
+
+@app.command()
+def batch(
+    input_dir: Annotated[
+        Path, typer.Argument(help="Folder of newly scraped pages.", exists=True, file_okay=False)
+    ],
+    out: Annotated[Path, typer.Option(help="Folder for the outputs and the per-page state.")],
+    model: Annotated[str, typer.Option(help="Registered model URI.")] = "models:/evidens/latest",
+    tracking_uri: TrackingUri = None,
+) -> None:
+    """Ingest, predict and flag new pages incrementally; a killed run resumes where it stopped.
+
+    Exit code 0 when every input was processed, 1 when some were rejected (all else still written)."""
+    import logging
+
+    from pipeline import tracking
+    from pipeline.batch import run_batch
+
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+    tracking.configure(tracking_uri, "evidens")
+    try:
+        summary = run_batch(input_dir, out, model)
+    except mlflow_missing_model_errors() as error:
+        raise typer.BadParameter(
+            f"cannot load model {model!r} ({error}); train one first: evidens train"
+        ) from error
+    for source in summary.rejected_inputs:
+        _err(f"  rejected: {source}")
+    _err(summary.line(out))
+    if summary.rejected_inputs:
+        raise typer.Exit(EXIT_REJECTED)
+
+
+def mlflow_missing_model_errors() -> tuple[type[Exception], ...]:
+    from mlflow.exceptions import MlflowException
+
+    return (MlflowException, OSError)
+
+
+@app.command()
+def run(
+    raw: Annotated[Path, typer.Option(help="Folder of raw pages.", exists=True, file_okay=False)] = Path(
+        "corpus/raw"
+    ),
+    corpus: Annotated[Path, typer.Option(help="Folder for the ingested corpus.")] = Path("corpus"),
+    labels: Annotated[Path, typer.Option(help="Folder for criteria.csv and answers.csv.")] = Path("labels"),
+    out: Annotated[Path, typer.Option(help="Folder for predictions, flags, themes and the report.")] = Path(
+        "reports"
+    ),
+    tracking_uri: TrackingUri = None,
+    cache: Annotated[Path, typer.Option(help="Embedding cache (SQLite).")] = DEFAULT_CACHE,
+) -> None:
+    """The main job: ingest, evaluate and train (MLflow), predict, themes, flags and the report."""
+    import time
+
+    started = time.perf_counter()
+    steps = [
+        ("ingest", lambda: ingest([raw], out=corpus, labels=labels)),
+        ("evaluate", lambda: evaluate(corpus=corpus, tracking_uri=tracking_uri, cache=cache)),
+        ("train", lambda: train(corpus=corpus, labels=labels, tracking_uri=tracking_uri, cache=cache)),
+        ("predict", lambda: predict([raw], out=out / "predictions.csv", tracking_uri=tracking_uri)),
+        ("themes", lambda: themes(corpus=corpus, out=out, cache=cache)),
+        ("flag", lambda: flag(corpus=corpus, out=out, tracking_uri=tracking_uri, cache=cache)),
+    ]
+    rejected = False
+    for name, step in steps:
+        _err(f"\n== {name}")
+        try:
+            step()
+        except typer.Exit as stop:
+            if stop.exit_code != EXIT_REJECTED:
+                raise
+            rejected = True  # rejected inputs are reported by the step; the job goes on without them
+    _err(f"\ndone in {time.perf_counter() - started:.0f} s; report: {(out / 'report.html').resolve()}")
+    if rejected:
+        raise typer.Exit(EXIT_REJECTED)
 
 
 if __name__ == "__main__":

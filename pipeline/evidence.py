@@ -70,6 +70,8 @@ def score_criteria(
         if not sentence.is_heading:
             by_effort.setdefault(sentence.effort_id, []).append(sentence)
     work = [(e, q) for e in efforts for q in criterion_queries(e)]
+    if not work:
+        return []
     candidates = [s for e in efforts for s in by_effort.get(e.effort_id, [])]
     passages = [s.text for s in candidates]
     queries = list(dict.fromkeys(text for _, (_, text) in work))
@@ -155,24 +157,27 @@ def evidence_scores(
     embedder_name: str,
     cache: Path | None = None,
     effort_ids: Sequence[str] | None = None,
-) -> tuple[list[CriterionScores], RankingSettings]:
+    lexical: TfidfEmbedder | None = None,
+) -> tuple[list[CriterionScores], RankingSettings, TfidfEmbedder]:
     """Segment, embed (cached) and score every criterion of every assessed effort (or of effort_ids).
 
-    The lexical IDF is fitted on the sentences of every effort with a self-assessment, whichever of them were
-    asked for, so the scores of one effort do not depend on the selection."""
+    Without `lexical`, its IDF is fitted on the sentences of every effort with a self-assessment, whichever of
+    them were asked for, so the scores of one effort do not depend on the selection. A trained model passes
+    the one fitted on its training corpus: then each effort is scored on its own, the same whether it comes
+    alone (batch), with others (predict) or in a Spark partition. Returns the lexical embedder used."""
     from pipeline.embed import DEFAULT_CACHE, CachedEmbedder, get_embedder
     from pipeline.segment import segment_efforts
 
     assessed = [e for e in efforts if e.tests]
-    sentences = list(segment_efforts(assessed))
-    lexical = fit_lexical(sentences)
+    wanted = [e for e in assessed if effort_ids is None or e.effort_id in effort_ids]
+    sentences = list(segment_efforts(assessed if lexical is None else wanted))
+    lexical = lexical or fit_lexical(sentences)
     settings, _ = load_ranking_settings(embedder_name)
     if embedder_name == "tfidf":
         embedder: Embedder = lexical
     else:
         embedder = CachedEmbedder(get_embedder(embedder_name), cache or DEFAULT_CACHE)
-    wanted = [e for e in assessed if effort_ids is None or e.effort_id in effort_ids]
-    return score_criteria(wanted, sentences, embedder, lexical), settings
+    return score_criteria(wanted, sentences, embedder, lexical), settings, lexical
 
 
 def find_evidence(
@@ -183,5 +188,5 @@ def find_evidence(
     effort_ids: Sequence[str] | None = None,
 ) -> list[Evidence]:
     """The evidence stage end to end: the top k sentences per criterion with the documented flag."""
-    scores, settings = evidence_scores(efforts, embedder_name, cache, effort_ids)
+    scores, settings, _ = evidence_scores(efforts, embedder_name, cache, effort_ids)
     return rank_evidence(scores, settings, k)

@@ -43,29 +43,35 @@ def expected_ordinal_distance(label: str, probabilities: np.ndarray) -> float:
 
 
 def model_disagreements(
-    units: Sequence[AnswerUnit], probabilities: np.ndarray, evidence: Sequence[str]
+    units: Sequence[AnswerUnit],
+    probabilities: np.ndarray,
+    evidence: Sequence[str],
+    confident_learning: bool = True,
+    trusted: np.ndarray | None = None,
 ) -> list[Flag]:
-    """Confident-learning label issues among the self-assessed answers, ranked by ordinal distance."""
+    """Self-assessed answers the model contradicts, ranked by ordinal distance.
+
+    With confident_learning, cleanlab's find_label_issues decides over the whole set (per-class thresholds
+    learnt from it); a page scored on its own (batch) has too few answers for that, so there the rule is
+    that the predicted answer differs from the claimed one. Only `trusted` answers (scored by a model that never
+    saw their effort; all by default) are judged."""
     from cleanlab.filter import find_label_issues
 
-    labelled = [i for i, u in enumerate(units) if u.self_assessed]
+    trusted = np.ones(len(units), bool) if trusted is None else trusted
+    labelled = [i for i, u in enumerate(units) if u.self_assessed and trusted[i]]
     if len(labelled) < 2:
         return []
     labels = np.array([_rank(units[i].self_assessed) for i in labelled])
-    issues = find_label_issues(labels, probabilities[labelled], filter_by="prune_by_noise_rate", n_jobs=1)
+    if confident_learning:
+        issues = find_label_issues(labels, probabilities[labelled], filter_by="prune_by_noise_rate", n_jobs=1)
+    else:
+        issues = np.argmax(probabilities[labelled], axis=1) != labels
     flags = []
     for position in np.flatnonzero(issues):
         index = labelled[position]
         unit = units[index]
-        flags.append(
-            _flag(
-                unit,
-                "model_disagrees",
-                expected_ordinal_distance(unit.self_assessed, probabilities[index]),
-                probabilities[index],
-                evidence[index],
-            )
-        )
+        distance = expected_ordinal_distance(unit.self_assessed, probabilities[index])
+        flags.append(_flag(unit, "model_disagrees", distance, probabilities[index], evidence[index]))
     return flags
 
 
@@ -179,10 +185,12 @@ def all_flags(
     probabilities: np.ndarray,
     documented: np.ndarray,
     evidence: Sequence[str],
+    confident_learning: bool = True,
+    trusted: np.ndarray | None = None,
 ) -> list[Flag]:
     """Every flag of every effort, most confident first within each effort."""
     flags = [
-        *model_disagreements(units, probabilities, evidence),
+        *model_disagreements(units, probabilities, evidence, confident_learning, trusted),
         *unsupported_claims(units, documented, probabilities, evidence),
         *wording_mismatches(units, probabilities, evidence),
         *cross_test_contradictions(units, probabilities, evidence),
@@ -205,17 +213,20 @@ def flag_corpus(
     from pipeline.classify.train import build_features, evidence_text
 
     data = build_features(efforts, embedder_name, cache)
-    probabilities = np.full((len(data.units), len(ANSWER_ORDER)), 1 / len(ANSWER_ORDER))  # no opinion
+    probabilities = np.full((len(data.units), len(ANSWER_ORDER)), 1 / len(ANSWER_ORDER))
+    trusted = np.zeros(len(data.units), bool)  # no model that never saw the effort has judged it yet
     if len({u.effort_id for u in data.units}) >= 2:
         probabilities = leave_one_effort_out(data.units, data.X, {"model": model_predictor()}).probabilities[
             "model"
         ]
+        trusted[:] = True
     if model is not None and len(data.units):
         content = {e.effort_id: e.content_sha256 for e in efforts}
         unseen = np.array([content[u.effort_id] not in set(trained_on) for u in data.units])
         if unseen.any():
             probabilities[unseen] = model.predict_proba(data.X[unseen])
+            trusted |= unseen
     evidence = [evidence_text(data.scores[(u.effort_id, u.criterion_id)], data.settings) for u in data.units]
     documented = data.X["sim__documented"].to_numpy() if len(data.units) else np.zeros(0)
-    flags = all_flags(efforts, data.units, probabilities, documented, evidence)
+    flags = all_flags(efforts, data.units, probabilities, documented, evidence, trusted=trusted)
     return flags, data, probabilities

@@ -21,11 +21,14 @@ import matplotlib.pyplot as plt
 import mlflow
 import numpy as np
 import pandas as pd
+from mlflow.models import ModelSignature
 from mlflow.pyfunc import PythonModel
+from mlflow.types import ColSpec, ParamSchema, ParamSpec, Schema
 
 import pipeline
 from pipeline.classify.evaluate import Evaluation
 from pipeline.classify.train import TrainingData, build_features, prediction_rows
+from pipeline.embed.cache import DEFAULT_CACHE
 from pipeline.records import ANSWER_ORDER, PREDICTION_COLUMNS, Effort
 
 EXPERIMENTS_DIR = Path("experiments")
@@ -126,37 +129,51 @@ def _top_sentence(data: TrainingData, unit) -> str:
     return f"[{scores.candidates[best].section}] {scores.candidates[best].text}"
 
 
+MODEL_SIGNATURE = ModelSignature(
+    inputs=Schema([ColSpec("string", name, required=False) for name in ("text", "source", "effort")]),
+    params=ParamSchema([ParamSpec("output", "string", "rows")]),
+)
+
+
 class EvidensPyfunc(PythonModel):
-    """Raw page text (column `text`) or Effort records (column `effort`, JSON) in; per-criterion predictions out."""
+    """Raw page text (column `text`, optional `source`) or Effort records (column `effort`, JSON) in;
+    per-criterion predictions (PREDICTION_COLUMNS) out. Each input row is scored on its own, so the rows do not
+    depend on how inputs are batched. With params={"output": "per_page"} it returns one row per input row,
+    column `predictions` holding that page's rows as JSON (for Spark's one-row-per-row UDFs)."""
 
     def load_context(self, context) -> None:
-        self.model = joblib.load(context.artifacts["classifier"])
-        self.config = json.loads(Path(context.artifacts["config"]).read_text(encoding="utf-8"))
-        self.criteria_path = Path(context.artifacts["criteria"])
-
-    def _efforts(self, model_input: pd.DataFrame) -> list[Effort]:
-        from pipeline.ingest import records_from_text
         from pipeline.ingest.criteria import CriteriaCatalogue
+
+        fitted = joblib.load(context.artifacts["classifier"])
+        self.model, self.lexical = fitted["classifier"], fitted["lexical"]
+        self.config = json.loads(Path(context.artifacts["config"]).read_text(encoding="utf-8"))
+        self.catalogue = CriteriaCatalogue.load(Path(context.artifacts["criteria"]))
+
+    def _efforts_of(self, row: pd.Series, index: int) -> list[Effort]:
+        from pipeline.ingest import records_from_text
         from pipeline.ingest.readers import normalise_text
 
-        efforts: list[Effort] = []
-        for index, row in model_input.reset_index(drop=True).iterrows():
-            if "effort" in model_input.columns and isinstance(row.get("effort"), str) and row["effort"]:
-                efforts.append(Effort.model_validate_json(row["effort"]))
-            else:
-                source = str(row["source"]) if "source" in model_input.columns else f"input-row-{index}"
-                efforts.extend(records_from_text(source, normalise_text(str(row["text"]))))
-        unassigned = [e for e in efforts if any(not a.criterion_id for t in e.tests for a in t.answers)]
-        CriteriaCatalogue.load(self.criteria_path).assign(unassigned)
+        if isinstance(row.get("effort"), str) and row["effort"]:
+            efforts = [Effort.model_validate_json(row["effort"])]
+        else:
+            source = str(row["source"]) if isinstance(row.get("source"), str) else f"input-row-{index}"
+            efforts = records_from_text(source, normalise_text(str(row["text"])))
+        self.catalogue.assign(
+            [e for e in efforts if any(not a.criterion_id for t in e.tests for a in t.answers)]
+        )
         return efforts
 
+    def predict_page(self, efforts: Sequence[Effort]) -> list[dict[str, Any]]:
+        data = build_features(efforts, self.config["embedder"], DEFAULT_CACHE, self.lexical)
+        return [p.model_dump() for p in prediction_rows(self.model, data)]
+
     def predict(self, context, model_input: pd.DataFrame, params: dict | None = None) -> pd.DataFrame:
-        efforts = self._efforts(model_input)
-        data = build_features(
-            efforts, self.config["embedder"], Path(self.config.get("cache") or ".cache/embeddings.sqlite")
-        )
-        rows = [p.model_dump() for p in prediction_rows(self.model, data)]
-        return pd.DataFrame(rows, columns=list(PREDICTION_COLUMNS))
+        pages = [
+            self.predict_page(self._efforts_of(row, i)) for i, (_, row) in enumerate(model_input.iterrows())
+        ]
+        if (params or {}).get("output") == "per_page":
+            return pd.DataFrame({"predictions": [json.dumps(rows, ensure_ascii=False) for rows in pages]})
+        return pd.DataFrame([r for rows in pages for r in rows], columns=list(PREDICTION_COLUMNS))
 
 
 def log_training(
@@ -178,7 +195,7 @@ def log_training(
         mlflow.log_metric("train.accuracy_in_sample", float(np.mean(model.predict(data.X) == data.y)))
         _coefficients(model).to_csv(folder / "coefficients.csv", index=False)
         mlflow.log_artifact(str(folder / "coefficients.csv"))
-        joblib.dump(model, folder / "classifier.joblib")
+        joblib.dump({"classifier": model, "lexical": data.lexical}, folder / "classifier.joblib")
         config = {"embedder": embedder, "trained_on": sorted(set(trained_on))}
         (folder / "config.json").write_text(json.dumps(config), encoding="utf-8")
         info = mlflow.pyfunc.log_model(
@@ -190,6 +207,7 @@ def log_training(
                 "criteria": str(criteria_csv),
             },
             code_paths=[str(Path(pipeline.__file__).parent)],
+            signature=MODEL_SIGNATURE,
             pip_requirements=[r for r in requires("evidens") or [] if "extra ==" not in r],
             registered_model_name=REGISTERED_MODEL,
         )

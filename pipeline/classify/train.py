@@ -13,6 +13,7 @@ import pandas as pd
 
 from pipeline.classify.features import AnswerUnit, answer_units, feature_table
 from pipeline.classify.model import make_model
+from pipeline.embed.tfidf import TfidfEmbedder
 from pipeline.evidence import CriterionScores, RankingSettings, evidence_scores
 from pipeline.records import ANSWER_ORDER, Effort, Prediction
 
@@ -25,18 +26,25 @@ class TrainingData:
     X: pd.DataFrame
     scores: dict[tuple[str, str], CriterionScores]
     settings: RankingSettings
+    lexical: TfidfEmbedder  # its IDF is part of the model: prediction reuses the training corpus's
 
     @property
     def y(self) -> np.ndarray:
         return np.array([u.self_assessed for u in self.units])
 
 
-def build_features(efforts: Sequence[Effort], embedder_name: str, cache: Path | None = None) -> TrainingData:
-    """Units, features and evidence scores of every answered criterion of the efforts."""
-    scores, settings = evidence_scores(efforts, embedder_name, cache)
+def build_features(
+    efforts: Sequence[Effort],
+    embedder_name: str,
+    cache: Path | None = None,
+    lexical: TfidfEmbedder | None = None,
+) -> TrainingData:
+    """Units, features and evidence scores of every answered criterion of the efforts. Pass a trained model's
+    `lexical` to score efforts independently of each other (see evidence_scores)."""
+    scores, settings, lexical = evidence_scores(efforts, embedder_name, cache, lexical=lexical)
     by_key = {(s.effort_id, s.criterion_id): s for s in scores}
     units = answer_units([e for e in efforts if e.tests])
-    return TrainingData(units, feature_table(units, by_key, settings), by_key, settings)
+    return TrainingData(units, feature_table(units, by_key, settings), by_key, settings, lexical)
 
 
 def corpus_hash(efforts: Sequence[Effort]) -> str:

@@ -35,6 +35,8 @@ class TfidfEmbedder:
         return self
 
     def embed(self, texts: Sequence[str], role: TextRole) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, N_FEATURES), dtype=np.float32)
         counts = self._hasher.transform([t.lower() for t in texts])
         weighted = self._idf.transform(counts) if self._idf is not None else counts.log1p()
         return l2_normalise(weighted.toarray())

@@ -1,0 +1,245 @@
+"""Incremental, resumable batch runs over newly scraped pages.
+
+Each input file is read, keyed by the hash of its normalised text (of its bytes when unreadable), and, unless
+a page with that key was processed before, ingested, predicted and flagged on its own with the registered
+model. The page's result lands in OUT/.pages/<key>.json in one atomic rename: a run killed at any moment loses
+at most the page in hand and resumes from the next one. The outputs (efforts.jsonl, predictions.csv,
+flags.csv, report.html, rejected.jsonl) are then rebuilt from those files, streamed in a fixed order, each
+written atomically, so they never hold a partial page or a page twice.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import logging
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from pydantic import BaseModel, Field
+from tqdm import tqdm
+
+from pipeline.ingest import records_from_text, sha256_text
+from pipeline.ingest.effort_page import PageError
+from pipeline.ingest.readers import UnreadableFile, collect_files, read_page
+from pipeline.io import atomic_path, atomic_write_text
+from pipeline.records import (
+    ANSWER_ORDER,
+    FLAG_COLUMNS,
+    PREDICTION_COLUMNS,
+    Effort,
+    Flag,
+    Prediction,
+    Rejection,
+)
+
+STATE_DIR = ".pages"
+OUTPUTS = ("efforts.jsonl", "predictions.csv", "flags.csv", "report.html", "rejected.jsonl")
+log = logging.getLogger("evidens.batch")
+
+
+class PageResult(BaseModel):
+    """Everything one input page contributes to the outputs."""
+
+    key: str
+    source: str
+    efforts: list[Effort] = Field(default_factory=list)
+    predictions: list[Prediction] = Field(default_factory=list)
+    flags: list[Flag] = Field(default_factory=list)
+    report_rows: list[dict] = Field(default_factory=list)
+    rejection: Rejection | None = None
+
+
+@dataclass
+class BatchSummary:
+    files: int = 0
+    processed: int = 0
+    skipped: int = 0
+    duplicates: int = 0
+    rejected_now: int = 0
+    rejected_inputs: list[str] = field(default_factory=list)
+    efforts: int = 0
+    seconds: float = 0.0
+
+    def line(self, out: Path) -> str:
+        return (
+            f"{self.files} files: {self.processed} processed, {self.skipped} already done, "
+            f"{self.duplicates} duplicates, {len(self.rejected_inputs)} rejected; {self.efforts} efforts in "
+            f"the outputs ({self.seconds:.1f} s) -> {out}"
+        )
+
+
+def page_key(path: Path) -> tuple[str, str | None, str | None]:
+    """(key, normalised text, why unreadable): the key is the content hash of the text, or of the bytes."""
+    try:
+        text = read_page(path)
+        return sha256_text(text), text, None
+    except UnreadableFile as error:
+        return "raw-" + hashlib.sha256(path.read_bytes()).hexdigest(), None, str(error)
+    except OSError as error:
+        return (
+            "unreadable-" + hashlib.sha256(str(path).encode()).hexdigest(),
+            None,
+            f"cannot read ({error.strerror})",
+        )
+
+
+class PageScorer:
+    """The registered model, unwrapped, scoring one page at a time."""
+
+    def __init__(self, model_uri: str):
+        from pipeline.tracking import load_model
+
+        self.wrapper = load_model(model_uri).unwrap_python_model()
+        self.trained_on = set(self.wrapper.config.get("trained_on", []))
+
+    def score(self, key: str, source: str, text: str) -> PageResult:
+        from pipeline.classify.train import build_features, evidence_text, prediction_rows
+        from pipeline.flags import all_flags
+        from pipeline.report.rows import report_rows
+
+        efforts = records_from_text(source, text)
+        self.wrapper.catalogue.assign(efforts)
+        data = build_features(efforts, self.wrapper.config["embedder"], None, self.wrapper.lexical)
+        model = self.wrapper.model
+        probabilities = model.predict_proba(data.X) if data.units else np.zeros((0, len(ANSWER_ORDER)))
+        # The model may not judge a page it was trained on: no model_disagrees there.
+        content = {e.effort_id: e.content_sha256 for e in efforts}
+        trusted = np.array([content[u.effort_id] not in self.trained_on for u in data.units], bool)
+        evidence = [
+            evidence_text(data.scores[(u.effort_id, u.criterion_id)], data.settings) for u in data.units
+        ]
+        documented = data.X["sim__documented"].to_numpy() if data.units else np.zeros(0)
+        flags = all_flags(efforts, data.units, probabilities, documented, evidence, False, trusted)
+        rows = report_rows(data, probabilities, flags) if data.units else []
+        return PageResult(
+            key=key,
+            source=source,
+            efforts=efforts,
+            predictions=prediction_rows(model, data),
+            flags=flags,
+            report_rows=[row.__dict__ for row in rows],
+        )
+
+
+def _progress(files: list[Path]) -> Iterator[Path]:
+    """A progress bar with ETA on a terminal; plain log lines (from the caller) otherwise."""
+    if sys.stderr.isatty():
+        yield from tqdm(files, desc="pages", unit="page")
+    else:
+        yield from files
+
+
+def run_batch(input_dir: Path, out: Path, model_uri: str) -> BatchSummary:
+    """Process every new page of input_dir into out; return what was done."""
+    started = time.perf_counter()
+    state = out / STATE_DIR
+    state.mkdir(parents=True, exist_ok=True)
+    files = collect_files([input_dir])
+    summary = BatchSummary(files=len(files))
+    scorer: PageScorer | None = None
+    seen_now: set[str] = set()
+    for number, path in enumerate(_progress(files), start=1):
+        key, text, unreadable = page_key(path)
+        result_file = state / f"{key}.json"
+        if key in seen_now:
+            summary.duplicates += 1
+            log.info("[%d/%d] %s: duplicate of a page above", number, len(files), path)
+            continue
+        seen_now.add(key)
+        if result_file.exists():
+            summary.skipped += 1
+            if json.loads(result_file.read_text(encoding="utf-8")).get("rejection"):
+                summary.rejected_inputs.append(str(path))
+            continue
+        if unreadable is not None:
+            result = PageResult(
+                key=key,
+                source=str(path),
+                rejection=Rejection(source=str(path), reason=f"{path}: {unreadable}"),
+            )
+        else:
+            scorer = scorer or PageScorer(model_uri)
+            try:
+                result = scorer.score(key, str(path), text)
+            except PageError as error:
+                result = PageResult(
+                    key=key,
+                    source=str(path),
+                    rejection=Rejection(source=str(path), reason=f"{path}: {error}"),
+                )
+        if result.rejection is not None:
+            summary.rejected_now += 1
+            summary.rejected_inputs.append(str(path))
+        atomic_write_text(result_file, result.model_dump_json())
+        summary.processed += 1
+        log.info(
+            "[%d/%d] %s: %s",
+            number,
+            len(files),
+            path,
+            result.rejection.reason
+            if result.rejection
+            else f"{len(result.efforts)} efforts, {len(result.predictions)} predictions, {len(result.flags)} flags",
+        )
+    if summary.processed or not all((out / name).exists() for name in OUTPUTS):
+        summary.efforts = write_outputs(out)
+    else:
+        summary.efforts = sum(1 for _ in (out / "efforts.jsonl").open(encoding="utf-8"))
+    summary.seconds = time.perf_counter() - started
+    return summary
+
+
+def _results(out: Path) -> Iterator[PageResult]:
+    """Every page result, one at a time, ordered by source then key (the same after any interruption)."""
+    index = []
+    for path in (out / STATE_DIR).glob("*.json"):
+        with path.open(encoding="utf-8") as handle:
+            source = json.loads(handle.read()).get("source", "")
+        index.append((source, path.stem, path))
+    for _, _, path in sorted(index):
+        yield PageResult.model_validate_json(path.read_text(encoding="utf-8"))
+
+
+def write_outputs(out: Path) -> int:
+    """Rebuild the five outputs from the page results, streaming; return the number of efforts."""
+    from pipeline.report import ReportRow, write_report
+
+    efforts_count = 0
+    report_efforts: list[Effort] = []
+    report_rows: list[ReportRow] = []
+    report_flags: list[Flag] = []
+    with (
+        atomic_path(out / "efforts.jsonl") as efforts_path,
+        atomic_path(out / "predictions.csv") as predictions_path,
+        atomic_path(out / "flags.csv") as flags_path,
+        atomic_path(out / "rejected.jsonl") as rejected_path,
+        efforts_path.open("w", encoding="utf-8") as efforts_file,
+        predictions_path.open("w", encoding="utf-8", newline="") as predictions_file,
+        flags_path.open("w", encoding="utf-8", newline="") as flags_file,
+        rejected_path.open("w", encoding="utf-8") as rejected_file,
+    ):
+        predictions = csv.DictWriter(predictions_file, fieldnames=PREDICTION_COLUMNS)
+        flags = csv.DictWriter(flags_file, fieldnames=FLAG_COLUMNS)
+        predictions.writeheader()
+        flags.writeheader()
+        for result in _results(out):
+            if result.rejection is not None:
+                rejected_file.write(result.rejection.model_dump_json() + "\n")
+                continue
+            for effort in result.efforts:
+                efforts_file.write(json.dumps(effort.model_dump(), ensure_ascii=False) + "\n")
+            efforts_count += len(result.efforts)
+            predictions.writerows(p.model_dump() for p in result.predictions)
+            flags.writerows(f.model_dump() for f in result.flags)
+            if result.report_rows:  # the report shows assessed pages only
+                report_efforts.extend(e for e in result.efforts if e.tests)
+                report_rows.extend(ReportRow(**row) for row in result.report_rows)
+                report_flags.extend(result.flags)
+    write_report(out / "report.html", report_efforts, report_rows, report_flags)
+    return efforts_count

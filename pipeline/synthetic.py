@@ -1,0 +1,64 @@
+"""Generated variants of the corpus pages, for batch tests and benchmarks. Never data: every variant names
+itself "Genereret testkommune N" and carries a sentence saying it was generated.
+
+A variant of page i (taken round-robin from the sources) gets a fictitious municipality, a shuffled order of
+answers within each test, one sentence of each free-text paragraph dropped at random where there are several,
+and a generated marker sentence, so that every variant has its own content hash and its own embeddings.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+from pipeline.ingest.readers import read_page
+
+_ANSWER_LINE = re.compile(r"^\s*•\s*(Ja|Delvist|Nej):")
+
+
+def vary_page(text: str, number: int, rng: random.Random) -> str:
+    lines = text.split("\n")
+    first = next(i for i, line in enumerate(lines) if line.strip())
+    lines[first] = f"Genereret testkommune {number}"
+    varied, answers = [], []
+    for line in [*lines, ""]:
+        if _ANSWER_LINE.match(line):
+            answers.append(line)
+            continue
+        if answers:
+            rng.shuffle(answers)
+            varied.extend(answers)
+            answers = []
+        sentences = re.split(r"(?<=\.) (?=[A-ZÆØÅ])", line)
+        if len(sentences) > 2 and not line.lstrip().startswith("•"):
+            del sentences[rng.randrange(len(sentences))]
+            line = " ".join(sentences)
+        varied.append(line)
+    marker = f"Denne side er genereret til test (variant {number})."
+    for index, line in enumerate(varied):
+        if line.strip() == "Kommunens beskrivelse af indsatsen":
+            varied.insert(index + 2, marker)
+            break
+    else:
+        varied.append(marker)
+    return "\n".join(varied).rstrip("\n") + "\n"
+
+
+def varied_pages(sources: Sequence[Path], count: int, seed: int = 0) -> Iterator[tuple[str, str]]:
+    """(file name, text) of `count` generated variants of the source pages."""
+    rng = random.Random(seed)
+    texts = [(path.stem, read_page(path)) for path in sources]
+    for number in range(count):
+        stem, text = texts[number % len(texts)]
+        yield f"generated_{number:04d}_{stem}.txt", vary_page(text, number, rng)
+
+
+def write_varied_pages(sources: Sequence[Path], folder: Path, count: int, seed: int = 0) -> list[Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, text in varied_pages(sources, count, seed):
+        (folder / name).write_text(text, encoding="utf-8")
+        written.append(folder / name)
+    return written
