@@ -11,6 +11,8 @@ written atomically, so they never hold a partial page or a page twice.
 from __future__ import annotations
 
 import csv
+import ctypes
+import ctypes.util
 import hashlib
 import json
 import logging
@@ -18,6 +20,7 @@ import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -92,9 +95,10 @@ def page_key(path: Path) -> tuple[str, str | None, str | None]:
 class PageScorer:
     """The registered model, unwrapped, scoring one page at a time."""
 
-    def __init__(self, model_uri: str):
+    def __init__(self, model_uri: str, cache: Path | None = None):
         from pipeline.tracking import load_model
 
+        self.cache = cache
         self.wrapper = load_model(model_uri).unwrap_python_model()
         self.trained_on = set(self.wrapper.config.get("trained_on", []))
 
@@ -105,7 +109,7 @@ class PageScorer:
 
         efforts = records_from_text(source, text)
         self.wrapper.catalogue.assign(efforts)
-        data = build_features(efforts, self.wrapper.config["embedder"], None, self.wrapper.lexical)
+        data = build_features(efforts, self.wrapper.config["embedder"], self.cache, self.wrapper.lexical)
         model = self.wrapper.model
         probabilities = model.predict_proba(data.X) if data.units else np.zeros((0, len(ANSWER_ORDER)))
         # The model may not judge a page it was trained on: no model_disagrees there.
@@ -127,6 +131,29 @@ class PageScorer:
         )
 
 
+@cache
+def _libc():
+    try:
+        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+    except OSError:
+        return None
+
+
+def release_freed_memory() -> None:
+    """glibc keeps memory freed by native code (numpy, the e5 engine, SQLite) in its arenas, so a long batch's
+    resident size creeps up although Python's own memory stays flat; malloc_trim hands it back to the system.
+    A no-op where the C library has no malloc_trim."""
+    libc = _libc()
+    if libc is not None and hasattr(libc, "malloc_trim"):
+        libc.malloc_trim(0)
+
+
+def _rejected(key: str, path: Path, why: str) -> PageResult:
+    return PageResult(
+        key=key, source=str(path), rejection=Rejection(source=str(path), reason=f"{path}: {why}")
+    )
+
+
 def _progress(files: list[Path]) -> Iterator[Path]:
     """A progress bar with ETA on a terminal; plain log lines (from the caller) otherwise."""
     if sys.stderr.isatty():
@@ -135,11 +162,13 @@ def _progress(files: list[Path]) -> Iterator[Path]:
         yield from files
 
 
-def run_batch(input_dir: Path, out: Path, model_uri: str) -> BatchSummary:
+def run_batch(input_dir: Path, out: Path, model_uri: str, cache: Path | None = None) -> BatchSummary:
     """Process every new page of input_dir into out; return what was done."""
     started = time.perf_counter()
     state = out / STATE_DIR
     state.mkdir(parents=True, exist_ok=True)
+    for stale in [*out.glob(".*.tmp"), *state.glob(".*.tmp")]:  # left by a run killed mid-write
+        stale.unlink()
     files = collect_files([input_dir])
     summary = BatchSummary(files=len(files))
     scorer: PageScorer | None = None
@@ -158,25 +187,21 @@ def run_batch(input_dir: Path, out: Path, model_uri: str) -> BatchSummary:
                 summary.rejected_inputs.append(str(path))
             continue
         if unreadable is not None:
-            result = PageResult(
-                key=key,
-                source=str(path),
-                rejection=Rejection(source=str(path), reason=f"{path}: {unreadable}"),
-            )
+            result = _rejected(key, path, unreadable)
         else:
-            scorer = scorer or PageScorer(model_uri)
+            scorer = scorer or PageScorer(model_uri, cache)
             try:
                 result = scorer.score(key, str(path), text)
             except PageError as error:
-                result = PageResult(
-                    key=key,
-                    source=str(path),
-                    rejection=Rejection(source=str(path), reason=f"{path}: {error}"),
-                )
+                result = _rejected(key, path, str(error))
+            except Exception as error:  # one page's failure must not stop the batch: record it and go on
+                log.exception("%s: could not be processed", path)
+                result = _rejected(key, path, f"could not be processed ({type(error).__name__}: {error})")
         if result.rejection is not None:
             summary.rejected_now += 1
             summary.rejected_inputs.append(str(path))
         atomic_write_text(result_file, result.model_dump_json())
+        release_freed_memory()
         summary.processed += 1
         log.info(
             "[%d/%d] %s: %s",
@@ -228,13 +253,18 @@ def write_outputs(out: Path) -> int:
         flags = csv.DictWriter(flags_file, fieldnames=FLAG_COLUMNS)
         predictions.writeheader()
         flags.writeheader()
+        written: set[str] = (
+            set()
+        )  # two files may share a record, e.g. one municipality's part of a theme page
         for result in _results(out):
             if result.rejection is not None:
                 rejected_file.write(result.rejection.model_dump_json() + "\n")
                 continue
             for effort in result.efforts:
-                efforts_file.write(json.dumps(effort.model_dump(), ensure_ascii=False) + "\n")
-            efforts_count += len(result.efforts)
+                if effort.effort_id not in written:
+                    written.add(effort.effort_id)
+                    efforts_file.write(json.dumps(effort.model_dump(), ensure_ascii=False) + "\n")
+                    efforts_count += 1
             predictions.writerows(p.model_dump() for p in result.predictions)
             flags.writerows(f.model_dump() for f in result.flags)
             if result.report_rows:  # the report shows assessed pages only

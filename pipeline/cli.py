@@ -21,6 +21,11 @@ app = typer.Typer(
 
 EXIT_REJECTED = 1
 
+CorpusOption = Annotated[Path, typer.Option(help="Folder written by `evidens ingest`.")]
+EmbedderOption = Annotated[str, typer.Option(help="e5-offline, tfidf or st:<model or folder>.")]
+CacheOption = Annotated[Path, typer.Option(help="Embedding cache (SQLite).")]
+ExperimentOption = Annotated[str, typer.Option(help="MLflow experiment name.")]
+
 
 @app.callback()
 def main() -> None:
@@ -90,13 +95,11 @@ def evidence(
     effort_ids: Annotated[
         list[str] | None, typer.Argument(help="Efforts to show (default: all labelled).")
     ] = None,
-    corpus: Annotated[Path, typer.Option(help="Folder written by `evidens ingest`.")] = Path("corpus"),
-    embedder: Annotated[
-        str, typer.Option(help="e5-offline, tfidf or st:<model or folder>.")
-    ] = DEFAULT_EMBEDDER,
+    corpus: CorpusOption = Path("corpus"),
+    embedder: EmbedderOption = DEFAULT_EMBEDDER,
     k: Annotated[int, typer.Option(min=1, help="Evidence sentences per criterion.")] = 5,
     out: Annotated[Path | None, typer.Option(help="Write rows to .jsonl or .csv (by extension).")] = None,
-    cache: Annotated[Path, typer.Option(help="Embedding cache (SQLite).")] = DEFAULT_CACHE,
+    cache: CacheOption = DEFAULT_CACHE,
 ) -> None:
     """Rank the sentences of each page by how well they evidence each criterion of its self-assessment."""
     from pipeline.corpus import load_efforts
@@ -161,16 +164,14 @@ def _classifier_params() -> dict[str, object]:
 
 @app.command()
 def train(
-    corpus: Annotated[Path, typer.Option(help="Folder written by `evidens ingest`.")] = Path("corpus"),
-    embedder: Annotated[
-        str, typer.Option(help="e5-offline, tfidf or st:<model or folder>.")
-    ] = DEFAULT_EMBEDDER,
-    experiment: Annotated[str, typer.Option(help="MLflow experiment name.")] = "evidens",
+    corpus: CorpusOption = Path("corpus"),
+    embedder: EmbedderOption = DEFAULT_EMBEDDER,
+    experiment: ExperimentOption = "evidens",
     labels: Annotated[Path, typer.Option(help="Folder with criteria.csv, packed with the model.")] = Path(
         "labels"
     ),
     tracking_uri: TrackingUri = None,
-    cache: Annotated[Path, typer.Option(help="Embedding cache (SQLite).")] = DEFAULT_CACHE,
+    cache: CacheOption = DEFAULT_CACHE,
 ) -> None:
     """Fit the classifier on every labelled effort of the corpus, log it to MLflow and register it."""
     from pipeline import tracking
@@ -194,13 +195,11 @@ def train(
 
 @app.command()
 def evaluate(
-    corpus: Annotated[Path, typer.Option(help="Folder written by `evidens ingest`.")] = Path("corpus"),
-    embedder: Annotated[
-        str, typer.Option(help="e5-offline, tfidf or st:<model or folder>.")
-    ] = DEFAULT_EMBEDDER,
-    experiment: Annotated[str, typer.Option(help="MLflow experiment name.")] = "evidens",
+    corpus: CorpusOption = Path("corpus"),
+    embedder: EmbedderOption = DEFAULT_EMBEDDER,
+    experiment: ExperimentOption = "evidens",
     tracking_uri: TrackingUri = None,
-    cache: Annotated[Path, typer.Option(help="Embedding cache (SQLite).")] = DEFAULT_CACHE,
+    cache: CacheOption = DEFAULT_CACHE,
 ) -> None:
     """Leave-one-effort-out evaluation of the model, its ablations and the baselines; logged to MLflow."""
     from pipeline import tracking
@@ -274,16 +273,14 @@ def predict(
 
 @app.command()
 def flag(
-    corpus: Annotated[Path, typer.Option(help="Folder written by `evidens ingest`.")] = Path("corpus"),
+    corpus: CorpusOption = Path("corpus"),
     model: Annotated[
         str | None, typer.Option(help="Registered model, used only for efforts it was not trained on.")
     ] = None,
     out: Annotated[Path, typer.Option(help="Folder for flags.csv and report.html.")] = Path("reports"),
-    embedder: Annotated[
-        str, typer.Option(help="e5-offline, tfidf or st:<model or folder>.")
-    ] = DEFAULT_EMBEDDER,
+    embedder: EmbedderOption = DEFAULT_EMBEDDER,
     tracking_uri: TrackingUri = None,
-    cache: Annotated[Path, typer.Option(help="Embedding cache (SQLite).")] = DEFAULT_CACHE,
+    cache: CacheOption = DEFAULT_CACHE,
 ) -> None:
     """Flag the self-assessed answers that the page's text does not support, and write the HTML report."""
     from pipeline.corpus import load_efforts
@@ -314,15 +311,13 @@ def flag(
 
 @app.command()
 def themes(
-    corpus: Annotated[Path, typer.Option(help="Folder written by `evidens ingest`.")] = Path("corpus"),
-    embedder: Annotated[
-        str, typer.Option(help="e5-offline, tfidf or st:<model or folder>.")
-    ] = DEFAULT_EMBEDDER,
+    corpus: CorpusOption = Path("corpus"),
+    embedder: EmbedderOption = DEFAULT_EMBEDDER,
     out: Annotated[Path, typer.Option(help="Folder for themes.json, themes.csv and the plots.")] = Path(
         "reports"
     ),
     seed: Annotated[int, typer.Option(help="Seed for everything random (the map's projection).")] = 0,
-    cache: Annotated[Path, typer.Option(help="Embedding cache (SQLite).")] = DEFAULT_CACHE,
+    cache: CacheOption = DEFAULT_CACHE,
 ) -> None:
     """Cluster the advice, experiences and organisation of all efforts into good-practice themes."""
     from pipeline.corpus import load_efforts
@@ -351,6 +346,7 @@ def batch(
     out: Annotated[Path, typer.Option(help="Folder for the outputs and the per-page state.")],
     model: Annotated[str, typer.Option(help="Registered model URI.")] = "models:/evidens/latest",
     tracking_uri: TrackingUri = None,
+    cache: CacheOption = DEFAULT_CACHE,
 ) -> None:
     """Ingest, predict and flag new pages incrementally; a killed run resumes where it stopped.
 
@@ -363,7 +359,7 @@ def batch(
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     tracking.configure(tracking_uri, "evidens")
     try:
-        summary = run_batch(input_dir, out, model)
+        summary = run_batch(input_dir, out, model, cache)
     except mlflow_missing_model_errors() as error:
         raise typer.BadParameter(
             f"cannot load model {model!r} ({error}); train one first: evidens train"
@@ -392,7 +388,7 @@ def run(
         "reports"
     ),
     tracking_uri: TrackingUri = None,
-    cache: Annotated[Path, typer.Option(help="Embedding cache (SQLite).")] = DEFAULT_CACHE,
+    cache: CacheOption = DEFAULT_CACHE,
 ) -> None:
     """The main job: ingest, evaluate and train (MLflow), predict, themes, flags and the report."""
     import time

@@ -21,9 +21,8 @@ import numpy as np
 
 from pipeline.classify.features import AnswerUnit
 from pipeline.ingest.wording import answer_level_in_wording
-from pipeline.records import ANSWER_ORDER, Effort, Flag
+from pipeline.records import ANSWER_ORDER, SCORE_POINTS, Effort, Flag
 
-SCORE_POINTS = {"Ja": 5.0, "Delvist": 2.5, "Nej": 0.0}
 SCORE_RULE = "mean of the answers with Ja = 5, Delvist = 2.5, Nej = 0, rounded half up to one decimal"
 SCORE_TOLERANCE = 0.05  # the published score has one decimal
 

@@ -9,6 +9,8 @@ from pydantic import BaseModel, Field
 #: The answer scale, in its ordinal order (Nej < Delvist < Ja). Use this everywhere instead of sorting labels.
 ANSWER_ORDER: tuple[str, ...] = ("Nej", "Delvist", "Ja")
 Answer = Literal["Ja", "Delvist", "Nej"]
+#: The points an answer scores on the pages' 0-5 test score scale.
+SCORE_POINTS: dict[str, float] = {"Ja": 5.0, "Delvist": 2.5, "Nej": 0.0}
 EffortKind = Literal["effort_page", "theme_page_part", "report"]
 TestKind = Literal["evidence_test", "good_practice_test"]
 SECTION_NAMES: tuple[str, ...] = ("description", "experiences", "organisation", "advice", "recommendation")

@@ -16,6 +16,8 @@ from pathlib import Path
 from pipeline.ingest.readers import read_page
 
 _ANSWER_LINE = re.compile(r"^\s*•\s*(Ja|Delvist|Nej):")
+_TEST_HEADING = re.compile(r"^(Evidenstest|God praksis test)\b", re.IGNORECASE)
+_FREE_TEXT_MIN = 60  # characters: headings, furniture, scores and target groups are shorter
 
 
 def vary_page(text: str, number: int, rng: random.Random) -> str:
@@ -33,8 +35,10 @@ def vary_page(text: str, number: int, rng: random.Random) -> str:
             answers = []
         sentences = re.split(r"(?<=\.) (?=[A-ZÆØÅ])", line)
         if len(sentences) > 2 and not line.lstrip().startswith("•"):
-            del sentences[rng.randrange(len(sentences))]
+            del sentences[rng.randrange(1, len(sentences))]  # never the first: it may carry a page number
             line = " ".join(sentences)
+        if len(line) > _FREE_TEXT_MIN and not _TEST_HEADING.match(line.strip()):
+            line = re.sub(r"([.!?])(?=\s|$)", rf" [v{number}]\1", line)
         varied.append(line)
     marker = f"Denne side er genereret til test (variant {number})."
     for index, line in enumerate(varied):

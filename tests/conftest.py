@@ -43,8 +43,25 @@ def corpus_dir(tmp_path_factory, ingested) -> Path:
     """A corpus folder as `evidens ingest corpus/raw` writes it (efforts, rejected, dataset, labels)."""
     out = tmp_path_factory.mktemp("corpus")
     write_corpus(ingested.efforts, ingested.rejected, out)
-    save_answers(ingested.efforts, out / "answers.csv")
+    catalogue = CriteriaCatalogue()
+    catalogue.assign([e.model_copy(deep=True) for e in ingested.efforts])
+    catalogue.save(out / "labels" / "criteria.csv")
+    save_answers(ingested.efforts, out / "labels" / "answers.csv")
     return out
+
+
+@pytest.fixture(scope="session")
+def trained_model(corpus_dir, tmp_path_factory, embedding_cache) -> str:
+    """A tracking URI holding models:/evidens/1, trained on the corpus."""
+    from typer.testing import CliRunner
+
+    from pipeline.cli import app
+
+    uri = f"sqlite:///{tmp_path_factory.mktemp('mlflow') / 'mlflow.db'}"
+    arguments = ["train", "--corpus", str(corpus_dir), "--labels", str(corpus_dir / "labels")]
+    done = CliRunner().invoke(app, [*arguments, "--tracking-uri", uri, "--cache", str(embedding_cache)])
+    assert done.exit_code == 0, done.output
+    return uri
 
 
 @pytest.fixture(scope="session")

@@ -114,8 +114,6 @@ def test_train_register_load_by_name_predict_and_runs_are_complete(corpus_dir, t
     runner = CliRunner()
     labels = ["--tracking-uri", uri]
     corpus = ["--corpus", str(corpus_dir), "--cache", str(embedding_cache)]
-    (corpus_dir / "labels").mkdir(exist_ok=True)
-    CriteriaCatalogue().save(corpus_dir / "labels" / "criteria.csv")
     trained = runner.invoke(app, ["train", *corpus, *labels, "--labels", str(corpus_dir / "labels")])
     assert trained.exit_code == 0, trained.output
     evaluated = runner.invoke(app, ["evaluate", *corpus, *labels])

@@ -67,16 +67,11 @@ def evidence_text(scores: CriterionScores, settings: RankingSettings, n: int = E
     return " | ".join(f"[{scores.candidates[i].section}] {scores.candidates[i].text}" for i in order)
 
 
-def prediction_rows(model, data: TrainingData) -> list[Prediction]:
-    """One Prediction per answered criterion, probabilities named by label."""
-    if not data.units:
-        return []
-    probabilities = model.predict_proba(data.X)
-    classes = list(model.classes_)
-    assert classes == list(ANSWER_ORDER), classes  # columns are named from this order below
+def predictions_from(data: TrainingData, probabilities: np.ndarray) -> list[Prediction]:
+    """One Prediction per answered criterion from probabilities whose columns are in ANSWER_ORDER."""
     rows = []
     for unit, p in zip(data.units, probabilities, strict=True):
-        by_label = dict(zip(classes, p, strict=True))
+        by_label = dict(zip(ANSWER_ORDER, p, strict=True))
         rows.append(
             Prediction(
                 effort_id=unit.effort_id,
@@ -86,12 +81,20 @@ def prediction_rows(model, data: TrainingData) -> list[Prediction]:
                 p_ja=round(float(by_label["Ja"]), 6),
                 p_delvist=round(float(by_label["Delvist"]), 6),
                 p_nej=round(float(by_label["Nej"]), 6),
-                predicted=classes[int(np.argmax(p))],
+                predicted=ANSWER_ORDER[int(np.argmax(p))],
                 self_assessed=unit.self_assessed or "",
                 evidence=evidence_text(data.scores[(unit.effort_id, unit.criterion_id)], data.settings),
             )
         )
     return rows
+
+
+def prediction_rows(model, data: TrainingData) -> list[Prediction]:
+    """The model's predictions for every answered criterion, probabilities named by label."""
+    if not data.units:
+        return []
+    assert list(model.classes_) == list(ANSWER_ORDER), model.classes_  # predictions_from names columns so
+    return predictions_from(data, model.predict_proba(data.X))
 
 
 def predict_efforts(

@@ -20,7 +20,9 @@ import matplotlib.pyplot as plt
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from pipeline.io import atomic_write_text
-from pipeline.records import ANSWER_ORDER, Effort, Flag
+from pipeline.records import SCORE_POINTS, Effort, Flag
+
+MAX_POINT_LABELS = 15
 
 
 @dataclass
@@ -41,26 +43,28 @@ class ReportRow:
 
 
 def claimed_vs_predicted_png(efforts: Sequence[Effort], rows: Sequence[ReportRow]) -> str:
-    """Grouped bars per effort: how many answers were claimed and predicted at each level. Base64 PNG."""
-    labelled = [e for e in efforts if any(r.effort_id == e.effort_id for r in rows)]
-    figure, axes = plt.subplots(
-        1, max(len(labelled), 1), figsize=(4.2 * max(len(labelled), 1), 3.2), squeeze=False
-    )
-    for axis, effort in zip(axes[0], labelled, strict=False):
-        mine = [r for r in rows if r.effort_id == effort.effort_id]
-        claimed = Counter(r.self_assessed for r in mine)
-        predicted = Counter(r.predicted for r in mine)
-        positions = range(len(ANSWER_ORDER))
-        axis.bar(
-            [p - 0.2 for p in positions], [claimed[a] for a in ANSWER_ORDER], width=0.4, label="self-assessed"
-        )
-        axis.bar(
-            [p + 0.2 for p in positions], [predicted[a] for a in ANSWER_ORDER], width=0.4, label="predicted"
-        )
-        axis.set_xticks(list(positions), ANSWER_ORDER)
-        axis.set_title(effort.municipality or effort.effort_id, fontsize=10)
-        axis.set_ylabel("answers")
-    axes[0][0].legend(fontsize=8)
+    """One point per effort: the mean claimed answer against the mean predicted one, on the page's 0-5 score
+    scale (Ja 5, Delvist 2.5, Nej 0). Points below the diagonal claim more than the text supports. The figure
+    has a fixed size, so it reads the same for two efforts or two hundred. Base64 PNG."""
+    points = []
+    for effort in efforts:
+        mine = [r for r in rows if r.effort_id == effort.effort_id and r.self_assessed in SCORE_POINTS]
+        if mine:
+            claimed = sum(SCORE_POINTS[r.self_assessed] for r in mine) / len(mine)
+            predicted = sum(SCORE_POINTS[r.predicted] for r in mine) / len(mine)
+            points.append((claimed, predicted, effort.municipality or effort.effort_id))
+    figure, axis = plt.subplots(figsize=(5.2, 4.6))
+    axis.plot([0, 5], [0, 5], color="#9aa3b2", linewidth=1, linestyle="--", label="predicted = claimed")
+    axis.scatter([p[0] for p in points], [p[1] for p in points], s=36, color="#1f77b4", zorder=3)
+    if len(points) <= MAX_POINT_LABELS:
+        for claimed, predicted, name in points:
+            axis.annotate(name, (claimed, predicted), textcoords="offset points", xytext=(5, 4), fontsize=8)
+    axis.set_xlim(0, 5.2)
+    axis.set_ylim(0, 5.2)
+    axis.set_xlabel("claimed (mean of self-assessed answers)")
+    axis.set_ylabel("predicted (mean of predicted answers)")
+    axis.set_title(f"Claimed against predicted, {len(points)} efforts", fontsize=10)
+    axis.legend(fontsize=8, loc="lower right")
     figure.tight_layout()
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=110)

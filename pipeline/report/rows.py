@@ -7,8 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.classify.train import TrainingData
-from pipeline.records import ANSWER_ORDER, Flag
+from pipeline.classify.train import TrainingData, predictions_from
+from pipeline.records import Flag
 from pipeline.report.html import ReportRow
 
 EVIDENCE_SHOWN = 3
@@ -24,21 +24,12 @@ def report_rows(data: TrainingData, probabilities: np.ndarray, flags: Sequence[F
     for flag in flags:
         reasons.setdefault((flag.effort_id, flag.criterion_id, flag.test_kind), []).append(flag.reason)
     rows = []
-    for unit, p in zip(data.units, probabilities, strict=True):
+    for unit, prediction in zip(data.units, predictions_from(data, probabilities), strict=True):
         scores = data.scores[(unit.effort_id, unit.criterion_id)]
         order = np.argsort(-scores.hybrid(data.settings.alpha), kind="stable")[:EVIDENCE_SHOWN]
-        by_label = dict(zip(ANSWER_ORDER, p, strict=True))
         rows.append(
             ReportRow(
-                effort_id=unit.effort_id,
-                criterion_id=unit.criterion_id,
-                test_kind=unit.test_kind,
-                item=unit.item,
-                self_assessed=unit.self_assessed or "",
-                predicted=ANSWER_ORDER[int(np.argmax(p))],
-                p_ja=float(by_label["Ja"]),
-                p_delvist=float(by_label["Delvist"]),
-                p_nej=float(by_label["Nej"]),
+                **prediction.model_dump(exclude={"evidence"}),
                 evidence=[(scores.candidates[i].section, scores.candidates[i].text) for i in order],
                 reasons=sorted(set(reasons.get((unit.effort_id, unit.criterion_id, unit.test_kind), []))),
             )
