@@ -64,7 +64,6 @@ class BatchSummary:
     processed: int = 0
     skipped: int = 0
     duplicates: int = 0
-    rejected_now: int = 0
     rejected_inputs: list[str] = field(default_factory=list)
     efforts: int = 0
     seconds: float = 0.0
@@ -198,7 +197,6 @@ def run_batch(input_dir: Path, out: Path, model_uri: str, cache: Path | None = N
                 log.exception("%s: could not be processed", path)
                 result = _rejected(key, path, f"could not be processed ({type(error).__name__}: {error})")
         if result.rejection is not None:
-            summary.rejected_now += 1
             summary.rejected_inputs.append(str(path))
         atomic_write_text(result_file, result.model_dump_json())
         release_freed_memory()

@@ -52,17 +52,21 @@ def first_relevant_rank(item: CriterionScores, relevant: frozenset, alpha: float
     return None
 
 
-def retrieval_metrics(
-    pairs: Sequence[tuple[CriterionScores, GoldCriterion]], alpha: float
-) -> dict[str, float]:
-    """hit@1, hit@3 and MRR over the criteria that have gold evidence."""
-    ranks = [first_relevant_rank(s, g.relevant, alpha) for s, g in pairs if g.relevant]
+def rank_metrics(ranks: Sequence[int | None]) -> dict[str, float]:
+    """hit@1, hit@3 and MRR from the rank of each criterion's first relevant sentence (None: never found)."""
     return {
         "n": len(ranks),
         "hit@1": float(np.mean([r == 1 for r in ranks])),
         "hit@3": float(np.mean([r is not None and r <= 3 for r in ranks])),
         "MRR": float(np.mean([1 / r if r else 0.0 for r in ranks])),
     }
+
+
+def retrieval_metrics(
+    pairs: Sequence[tuple[CriterionScores, GoldCriterion]], alpha: float
+) -> dict[str, float]:
+    """hit@1, hit@3 and MRR over the criteria that have gold evidence."""
+    return rank_metrics([first_relevant_rank(s, g.relevant, alpha) for s, g in pairs if g.relevant])
 
 
 def random_ranking_metrics(pairs: Sequence[tuple[CriterionScores, GoldCriterion]]) -> dict[str, float]:
@@ -176,15 +180,9 @@ def evaluate_embedder(
 
 def _pooled(groups) -> dict[str, float]:
     """Metrics over several pages, each ranked with its own alpha, pooled over criteria."""
-    ranks = []
-    for alpha, pairs in groups:
-        ranks += [first_relevant_rank(s, g.relevant, alpha) for s, g in pairs if g.relevant]
-    return {
-        "n": len(ranks),
-        "hit@1": float(np.mean([r == 1 for r in ranks])),
-        "hit@3": float(np.mean([r is not None and r <= 3 for r in ranks])),
-        "MRR": float(np.mean([1 / r if r else 0.0 for r in ranks])),
-    }
+    return rank_metrics(
+        [first_relevant_rank(s, g.relevant, a) for a, pairs in groups for s, g in pairs if g.relevant]
+    )
 
 
 def main() -> None:
