@@ -35,6 +35,9 @@ EXPERIMENTS_DIR = Path("experiments")
 DEFAULT_EXPERIMENT = "evidens"
 REGISTERED_MODEL = "evidens"
 DEFAULT_MODEL_URI = f"models:/{REGISTERED_MODEL}/latest"
+TRAINED_ALIAS = (
+    "candidate"  # `evidens train` points it at the version it registers: models:/evidens@candidate
+)
 
 
 def default_tracking_uri(experiments_dir: Path = EXPERIMENTS_DIR) -> str:
@@ -185,7 +188,7 @@ def log_training(
     trained_on: Sequence[str],
 ) -> tuple[str, str]:
     """One run: parameters, in-sample metrics, coefficients, and the pyfunc model, registered. Returns
-    (run id, registered version)."""
+    (run id, registered version); the alias TRAINED_ALIAS points at that version."""
     from importlib.metadata import requires
 
     with mlflow.start_run(run_name="train") as run, tempfile.TemporaryDirectory() as scratch:
@@ -211,7 +214,9 @@ def log_training(
             pip_requirements=[r for r in requires("evidens") or [] if "extra ==" not in r],
             registered_model_name=REGISTERED_MODEL,
         )
-        return run.info.run_id, str(info.registered_model_version)
+        version = str(info.registered_model_version)
+        mlflow.MlflowClient().set_registered_model_alias(REGISTERED_MODEL, TRAINED_ALIAS, version)
+        return run.info.run_id, version
 
 
 def _coefficients(model) -> pd.DataFrame:

@@ -140,8 +140,9 @@ def test_train_register_load_by_name_predict_and_runs_are_complete(corpus_dir, t
     assert client.get_registered_model("evidens").name == "evidens"
 
     out = tmp_path / "predictions.csv"
+    assert str(client.get_model_version_by_alias("evidens", "candidate").version) == "1"
     predicted = runner.invoke(
-        app, ["predict", str(ODSHERRED), "--model", "models:/evidens/1", "--out", str(out), *labels]
+        app, ["predict", str(ODSHERRED), "--model", "models:/evidens@candidate", "--out", str(out), *labels]
     )
     assert predicted.exit_code == 0, predicted.output
     frame = pd.read_csv(out, keep_default_na=False)
