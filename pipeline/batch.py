@@ -102,7 +102,7 @@ class PageScorer:
         self.trained_on = set(self.wrapper.config.get("trained_on", []))
 
     def score(self, key: str, source: str, text: str) -> PageResult:
-        from pipeline.classify.train import build_features, evidence_text, prediction_rows
+        from pipeline.classify.train import build_features, predictions_from
         from pipeline.flags import all_flags
         from pipeline.report.rows import report_rows
 
@@ -114,17 +114,13 @@ class PageScorer:
         # The model may not judge a page it was trained on: no model_disagrees there.
         content = {e.effort_id: e.content_sha256 for e in efforts}
         trusted = np.array([content[u.effort_id] not in self.trained_on for u in data.units], bool)
-        evidence = [
-            evidence_text(data.scores[(u.effort_id, u.criterion_id)], data.settings) for u in data.units
-        ]
-        documented = data.X["sim__documented"].to_numpy() if data.units else np.zeros(0)
-        flags = all_flags(efforts, data.units, probabilities, documented, evidence, False, trusted)
+        flags = all_flags(efforts, data, probabilities, confident_learning=False, trusted=trusted)
         rows = report_rows(data, probabilities, flags) if data.units else []
         return PageResult(
             key=key,
             source=source,
             efforts=efforts,
-            predictions=prediction_rows(model, data),
+            predictions=predictions_from(data, probabilities),
             flags=flags,
             report_rows=[row.__dict__ for row in rows],
         )

@@ -20,6 +20,7 @@ app = typer.Typer(
 )
 
 EXIT_REJECTED = 1
+DEFAULT_MODEL_URI = "models:/evidens/latest"
 
 CorpusOption = Annotated[Path, typer.Option(help="Folder written by `evidens ingest`.")]
 EmbedderOption = Annotated[str, typer.Option(help="e5-offline, tfidf or st:<model or folder>.")]
@@ -234,7 +235,7 @@ def predict(
     paths: Annotated[list[Path], typer.Argument(help="Page files (.txt, .html) or folders.", exists=True)],
     model: Annotated[
         str, typer.Option(help="MLflow model URI: models:/evidens/<version or alias>.")
-    ] = "models:/evidens/latest",
+    ] = DEFAULT_MODEL_URI,
     out: Annotated[
         Path | None, typer.Option(help="Write rows to .csv, .parquet or .jsonl (by extension).")
     ] = None,
@@ -344,7 +345,7 @@ def batch(
         Path, typer.Argument(help="Folder of newly scraped pages.", exists=True, file_okay=False)
     ],
     out: Annotated[Path, typer.Option(help="Folder for the outputs and the per-page state.")],
-    model: Annotated[str, typer.Option(help="Registered model URI.")] = "models:/evidens/latest",
+    model: Annotated[str, typer.Option(help="Registered model URI.")] = DEFAULT_MODEL_URI,
     tracking_uri: TrackingUri = None,
     cache: CacheOption = DEFAULT_CACHE,
 ) -> None:
@@ -353,6 +354,8 @@ def batch(
     Exit code 0 when every input was processed, 1 when some were rejected (all else still written)."""
     import logging
 
+    from mlflow.exceptions import MlflowException
+
     from pipeline import tracking
     from pipeline.batch import run_batch
 
@@ -360,7 +363,7 @@ def batch(
     tracking.configure(tracking_uri, "evidens")
     try:
         summary = run_batch(input_dir, out, model, cache)
-    except mlflow_missing_model_errors() as error:
+    except (MlflowException, OSError) as error:
         raise typer.BadParameter(
             f"cannot load model {model!r} ({error}); train one first: evidens train"
         ) from error
@@ -369,12 +372,6 @@ def batch(
     _err(summary.line(out))
     if summary.rejected_inputs:
         raise typer.Exit(EXIT_REJECTED)
-
-
-def mlflow_missing_model_errors() -> tuple[type[Exception], ...]:
-    from mlflow.exceptions import MlflowException
-
-    return (MlflowException, OSError)
 
 
 @app.command()

@@ -55,6 +55,10 @@ class CriterionScores:
     def hybrid(self, alpha: float) -> np.ndarray:
         return alpha * self.dense + (1 - alpha) * self.lexical
 
+    def ranked(self, alpha: float, n: int | None = None) -> np.ndarray:
+        """Indices of the candidates, best hybrid score first (ties in page order), the first n of them."""
+        return np.argsort(-self.hybrid(alpha), kind="stable")[:n]
+
 
 def fit_lexical(sentences: Sequence[Sentence]) -> TfidfEmbedder:
     """The lexical half, its IDF fitted on the corpus's sentences."""
@@ -132,7 +136,7 @@ def rank_evidence(
             continue
         hybrid = item.hybrid(settings.alpha)
         probability = settings.documented_probability(float(item.dense.max()), float(item.lexical.max()))
-        for rank, index in enumerate(np.argsort(-hybrid, kind="stable")[:k], start=1):
+        for rank, index in enumerate(item.ranked(settings.alpha, k), start=1):
             sentence = item.candidates[index]
             evidence.append(
                 Evidence(

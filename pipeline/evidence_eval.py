@@ -44,7 +44,7 @@ def load_gold(efforts_by_municipality: dict, path: Path = GOLD_FILE) -> list[Gol
 
 
 def first_relevant_rank(item: CriterionScores, relevant: frozenset, alpha: float) -> int | None:
-    order = np.argsort(-item.hybrid(alpha), kind="stable")
+    order = item.ranked(alpha)
     for rank, index in enumerate(order, start=1):
         sentence = item.candidates[index]
         if (sentence.section, sentence.index) in relevant:

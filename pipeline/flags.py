@@ -20,6 +20,7 @@ from decimal import ROUND_HALF_UP, Decimal
 import numpy as np
 
 from pipeline.classify.features import AnswerUnit
+from pipeline.classify.train import TrainingData, build_features
 from pipeline.ingest.wording import answer_level_in_wording
 from pipeline.records import ANSWER_ORDER, SCORE_POINTS, Effort, Flag
 
@@ -180,17 +181,18 @@ def _flag(unit: AnswerUnit, reason: str, confidence: float, probabilities: np.nd
 
 def all_flags(
     efforts: Sequence[Effort],
-    units: Sequence[AnswerUnit],
+    data: TrainingData,
     probabilities: np.ndarray,
-    documented: np.ndarray,
-    evidence: Sequence[str],
     confident_learning: bool = True,
     trusted: np.ndarray | None = None,
 ) -> list[Flag]:
-    """Every flag of every effort, most confident first within each effort."""
+    """Every flag of every effort, most confident first within each effort. `probabilities` (columns in
+    ANSWER_ORDER) are the model's for data.units; only `trusted` rows may raise model_disagrees."""
+    units = data.units
+    evidence = [data.evidence(u) for u in units]
     flags = [
         *model_disagreements(units, probabilities, evidence, confident_learning, trusted),
-        *unsupported_claims(units, documented, probabilities, evidence),
+        *unsupported_claims(units, data.documented, probabilities, evidence),
         *wording_mismatches(units, probabilities, evidence),
         *cross_test_contradictions(units, probabilities, evidence),
         *score_mismatches(efforts),
@@ -209,7 +211,6 @@ def flag_corpus(
     training pages' content hashes in trained_on) only for efforts it was not trained on.
     Returns (flags, training data, probabilities)."""
     from pipeline.classify.evaluate import leave_one_effort_out, model_predictor
-    from pipeline.classify.train import build_features, evidence_text
 
     data = build_features(efforts, embedder_name, cache)
     probabilities = np.full((len(data.units), len(ANSWER_ORDER)), 1 / len(ANSWER_ORDER))
@@ -220,12 +221,10 @@ def flag_corpus(
         ]
         trusted[:] = True
     if model is not None and len(data.units):
-        content = {e.effort_id: e.content_sha256 for e in efforts}
-        unseen = np.array([content[u.effort_id] not in set(trained_on) for u in data.units])
+        content, seen = {e.effort_id: e.content_sha256 for e in efforts}, set(trained_on)
+        unseen = np.array([content[u.effort_id] not in seen for u in data.units])
         if unseen.any():
             probabilities[unseen] = model.predict_proba(data.X[unseen])
             trusted |= unseen
-    evidence = [evidence_text(data.scores[(u.effort_id, u.criterion_id)], data.settings) for u in data.units]
-    documented = data.X["sim__documented"].to_numpy() if len(data.units) else np.zeros(0)
-    flags = all_flags(efforts, data.units, probabilities, documented, evidence, trusted=trusted)
+    flags = all_flags(efforts, data, probabilities, trusted=trusted)
     return flags, data, probabilities

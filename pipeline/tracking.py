@@ -27,14 +27,13 @@ from mlflow.types import ColSpec, ParamSchema, ParamSpec, Schema
 
 import pipeline
 from pipeline.classify.evaluate import Evaluation
-from pipeline.classify.train import TrainingData, build_features, prediction_rows
+from pipeline.classify.train import TrainingData, build_features, prediction_rows, predictions_from
 from pipeline.embed.cache import DEFAULT_CACHE
 from pipeline.records import ANSWER_ORDER, PREDICTION_COLUMNS, Effort
 
 EXPERIMENTS_DIR = Path("experiments")
 DEFAULT_EXPERIMENT = "evidens"
 REGISTERED_MODEL = "evidens"
-DEFAULT_MODEL_URI = f"models:/{REGISTERED_MODEL}/latest"
 TRAINED_ALIAS = (
     "candidate"  # `evidens train` points it at the version it registers: models:/evidens@candidate
 )
@@ -106,30 +105,13 @@ def log_evaluation(
         confusion_png(
             evaluation.confusion[model_name], f"{model_name}, out of fold", folder / "confusion_matrix.png"
         )
-        probabilities = evaluation.probabilities[model_name]
-        table = pd.DataFrame(
-            {
-                "effort_id": [u.effort_id for u in data.units],
-                "criterion_id": [u.criterion_id for u in data.units],
-                "test_kind": [u.test_kind for u in data.units],
-                "item": [u.item for u in data.units],
-                **{f"p_{label.lower()}": probabilities[:, i] for i, label in enumerate(ANSWER_ORDER)},
-                "predicted": np.array(ANSWER_ORDER)[np.argmax(probabilities, axis=1)],
-                "self_assessed": [u.self_assessed for u in data.units],
-                "evidence": [_top_sentence(data, u) for u in data.units],
-            }
-        )
+        out_of_fold = predictions_from(data, evaluation.probabilities[model_name])
+        table = pd.DataFrame([p.model_dump() for p in out_of_fold], columns=list(PREDICTION_COLUMNS))
         table.to_csv(folder / "predictions_out_of_fold.csv", index=False)
         evaluation.table().to_csv(folder / "metrics.csv")
         (folder / "folds.json").write_text(json.dumps(evaluation.folds), encoding="utf-8")
         mlflow.log_artifacts(scratch)
         return run.info.run_id
-
-
-def _top_sentence(data: TrainingData, unit) -> str:
-    scores = data.scores[(unit.effort_id, unit.criterion_id)]
-    best = int(np.argmax(scores.hybrid(data.settings.alpha)))
-    return f"[{scores.candidates[best].section}] {scores.candidates[best].text}"
 
 
 MODEL_SIGNATURE = ModelSignature(

@@ -75,8 +75,7 @@ def _top(values: np.ndarray, n: int) -> list[float]:
 
 def unit_features(unit: AnswerUnit, scores: CriterionScores, settings: RankingSettings) -> dict[str, float]:
     """The feature row of one answered item."""
-    hybrid = scores.hybrid(settings.alpha)
-    order = np.argsort(-hybrid, kind="stable")[:TOP_K]
+    order = scores.ranked(settings.alpha, TOP_K)
     evidence = [scores.candidates[i].text for i in order]
     best = scores.candidates[order[0]] if len(order) else None
     query_words = _words(scores.query)

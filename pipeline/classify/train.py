@@ -32,6 +32,19 @@ class TrainingData:
     def y(self) -> np.ndarray:
         return np.array([u.self_assessed for u in self.units])
 
+    def evidence(self, unit: AnswerUnit, n: int = EVIDENCE_IN_PREDICTION) -> str:
+        """The unit's top n evidence sentences, " | "-separated, each with its section."""
+        scores = self.scores[(unit.effort_id, unit.criterion_id)]
+        return " | ".join(
+            f"[{scores.candidates[i].section}] {scores.candidates[i].text}"
+            for i in scores.ranked(self.settings.alpha, n)
+        )
+
+    @property
+    def documented(self) -> np.ndarray:
+        """P(the page documents the criterion) of each unit."""
+        return self.X["sim__documented"].to_numpy() if self.units else np.zeros(0)
+
 
 def build_features(
     efforts: Sequence[Effort],
@@ -62,11 +75,6 @@ def fit_model(data: TrainingData, groups: Sequence[str] | None = None, ordinal: 
     return make_model(list(data.X.columns), ordinal=ordinal, **kwargs).fit(data.X, data.y)
 
 
-def evidence_text(scores: CriterionScores, settings: RankingSettings, n: int = EVIDENCE_IN_PREDICTION) -> str:
-    order = np.argsort(-scores.hybrid(settings.alpha), kind="stable")[:n]
-    return " | ".join(f"[{scores.candidates[i].section}] {scores.candidates[i].text}" for i in order)
-
-
 def predictions_from(data: TrainingData, probabilities: np.ndarray) -> list[Prediction]:
     """One Prediction per answered criterion from probabilities whose columns are in ANSWER_ORDER."""
     rows = []
@@ -83,7 +91,7 @@ def predictions_from(data: TrainingData, probabilities: np.ndarray) -> list[Pred
                 p_nej=round(float(by_label["Nej"]), 6),
                 predicted=ANSWER_ORDER[int(np.argmax(p))],
                 self_assessed=unit.self_assessed or "",
-                evidence=evidence_text(data.scores[(unit.effort_id, unit.criterion_id)], data.settings),
+                evidence=data.evidence(unit),
             )
         )
     return rows

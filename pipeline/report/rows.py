@@ -26,7 +26,7 @@ def report_rows(data: TrainingData, probabilities: np.ndarray, flags: Sequence[F
     rows = []
     for unit, prediction in zip(data.units, predictions_from(data, probabilities), strict=True):
         scores = data.scores[(unit.effort_id, unit.criterion_id)]
-        order = np.argsort(-scores.hybrid(data.settings.alpha), kind="stable")[:EVIDENCE_SHOWN]
+        order = scores.ranked(data.settings.alpha, EVIDENCE_SHOWN)
         rows.append(
             ReportRow(
                 **prediction.model_dump(exclude={"evidence"}),
