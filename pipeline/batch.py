@@ -23,7 +23,6 @@ from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 
-import numpy as np
 from pydantic import BaseModel, Field
 from tqdm import tqdm
 
@@ -32,7 +31,6 @@ from pipeline.ingest.effort_page import PageError
 from pipeline.ingest.readers import UnreadableFile, collect_files, read_page
 from pipeline.io import atomic_path, atomic_write_text
 from pipeline.records import (
-    ANSWER_ORDER,
     FLAG_COLUMNS,
     PREDICTION_COLUMNS,
     Effort,
@@ -92,37 +90,32 @@ def page_key(path: Path) -> tuple[str, str | None, str | None]:
 
 
 class PageScorer:
-    """The registered model, unwrapped, scoring one page at a time."""
+    """The registered EvidensModel, scoring one page at a time."""
 
     def __init__(self, model_uri: str, cache: Path | None = None):
-        from pipeline.tracking import load_model
+        from pipeline.tracking import load_evidens_model
 
-        self.cache = cache
-        self.wrapper = load_model(model_uri).unwrap_python_model()
-        self.trained_on = set(self.wrapper.config.get("trained_on", []))
+        self.model = load_evidens_model(model_uri)
+        if cache is not None:
+            self.model.set_params(cache=str(cache))
 
     def score(self, key: str, source: str, text: str) -> PageResult:
-        from pipeline.classify.train import build_features, predictions_from
         from pipeline.flags import all_flags
         from pipeline.report.rows import report_rows
 
         efforts = records_from_text(source, text)
-        self.wrapper.catalogue.assign(efforts)
-        data = build_features(efforts, self.wrapper.config["embedder"], self.cache, self.wrapper.lexical)
-        model = self.wrapper.model
-        probabilities = model.predict_proba(data.X) if data.units else np.zeros((0, len(ANSWER_ORDER)))
-        # The model may not judge a page it was trained on: no model_disagrees there.
-        content = {e.effort_id: e.content_sha256 for e in efforts}
-        trusted = np.array([content[u.effort_id] not in self.trained_on for u in data.units], bool)
-        flags = all_flags(efforts, data, probabilities, confident_learning=False, trusted=trusted)
-        rows = report_rows(data, probabilities, flags) if data.units else []
+        predictions = self.model.predict(efforts)
+        # A head may not judge a page whose answers it was trained on: no model_disagrees there.
+        seen = {e.effort_id for e in efforts if self.model.saw_answers_of(e)}
+        trusted = [p.effort_id not in seen for p in predictions]
+        flags = all_flags(efforts, predictions, trusted)
         return PageResult(
             key=key,
             source=source,
             efforts=efforts,
-            predictions=predictions_from(data, probabilities),
+            predictions=predictions,
             flags=flags,
-            report_rows=[row.__dict__ for row in rows],
+            report_rows=[row.__dict__ for row in report_rows(predictions, flags)],
         )
 
 

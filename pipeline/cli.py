@@ -20,7 +20,9 @@ app = typer.Typer(
 )
 
 EXIT_REJECTED = 1
-DEFAULT_MODEL_URI = "models:/evidens/latest"
+DEFAULT_MODEL_URI = (
+    "models:/evidens@champion"  # pipeline.tracking.DEFAULT_MODEL_URI, without importing mlflow
+)
 
 CorpusOption = Annotated[Path, typer.Option(help="Folder written by `evidens ingest`.")]
 EmbedderOption = Annotated[str, typer.Option(help="e5-offline, tfidf or st:<model or folder>.")]
@@ -134,99 +136,150 @@ TrackingUri = Annotated[
     str | None,
     typer.Option(help="MLflow tracking URI (default: MLFLOW_TRACKING_URI, else experiments/mlflow.db)."),
 ]
+HeadOption = Annotated[str, typer.Option(help="Head of the model: rules (default), logistic or ordinal.")]
+PriorOption = Annotated[
+    str,
+    typer.Option(
+        help='Answer prior: "balanced", or one known for the pages, e.g. "Ja=0.6,Delvist=0.3,Nej=0.1".'
+    ),
+]
+LabelsOption = Annotated[Path, typer.Option(help="Folder with criteria.csv and answers.csv.")]
 
 
-def _training_params(corpus_efforts, embedder: str, data) -> dict[str, object]:
-    from pipeline.classify.features import FEATURE_GROUPS, TOP_K
-    from pipeline.classify.model import CRITERION_COMPONENTS
-    from pipeline.classify.train import corpus_hash
+def _model(embedder: str, head: str, prior: str, cache: Path):
+    """An unfitted EvidensModel, its options checked before any work."""
+    from pipeline.embed import registered_embedders
+    from pipeline.heads import HEADS
+    from pipeline.model import EvidensModel, parse_prior
 
-    return {
-        "embedder": embedder,
-        "k": TOP_K,
-        "features": ",".join(FEATURE_GROUPS),
-        "n_features": data.X.shape[1],
-        "criterion_components": CRITERION_COMPONENTS,
-        "corpus_hash": corpus_hash(corpus_efforts),
-        "n_answers": len(data.units),
-        "n_efforts": len({u.effort_id for u in data.units}),
-        **_classifier_params(),
-    }
+    if embedder.partition(":")[0] not in registered_embedders():
+        raise typer.BadParameter(
+            f"unknown embedder {embedder!r} (expected one of {', '.join(registered_embedders())})",
+            param_hint="--embedder",
+        )
+    if head not in HEADS:
+        raise typer.BadParameter(
+            f"unknown head {head!r} (expected one of {', '.join(HEADS)})", param_hint="--head"
+        )
+    try:
+        parse_prior(prior)
+    except ValueError as error:
+        raise typer.BadParameter(str(error), param_hint="--prior") from None
+    return EvidensModel(embedder=embedder, head=head, prior=prior, cache=str(cache))
 
 
-def _classifier_params() -> dict[str, object]:
-    from pipeline.classify.model import OrdinalLogisticClassifier
+def _labelled(corpus: Path, at_least: int):
+    from pipeline.corpus import load_efforts
 
-    return {
-        f"classifier.{k}": v
-        for k, v in OrdinalLogisticClassifier(label_order=ANSWER_ORDER).get_params().items()
-    }
+    efforts = load_efforts(corpus)
+    if len([e for e in efforts if e.tests]) < at_least:
+        _err(
+            f"{corpus}: needs at least {at_least} labelled efforts (leave-one-effort-out); run `evidens ingest` first"
+        )
+        raise typer.Exit(EXIT_REJECTED)
+    return efforts
+
+
+def _label_version(labels: Path) -> str:
+    """The version of the labels a run saw: a hash of answers.csv (and any further label files) as they are."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for path in sorted(labels.glob("*.csv")):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:12]
+
+
+def _print_evaluation(evaluation) -> None:
+    from pipeline.classify.evaluate import markdown_table
+
+    answers = len(evaluation.judgements)
+    typer.echo(f"leave-one-effort-out over {answers} answers of {len(evaluation.folds)} efforts\n")
+    typer.echo(markdown_table(evaluation))
+    typer.echo(
+        f"\nconfusion matrix of {evaluation.model_name} (rows self-assessed, columns predicted; {', '.join(ANSWER_ORDER)}):"
+    )
+    typer.echo(str(evaluation.confusion[evaluation.model_name]))
+    typer.echo("\nrequirement comparison (rows) against the self-assessed answer (columns):")
+    typer.echo(evaluation.outcome_table().to_string())
 
 
 @app.command()
 def train(
     corpus: CorpusOption = Path("corpus"),
     embedder: EmbedderOption = DEFAULT_EMBEDDER,
+    head: HeadOption = "rules",
+    prior: PriorOption = "balanced",
     experiment: ExperimentOption = "evidens",
-    labels: Annotated[Path, typer.Option(help="Folder with criteria.csv, packed with the model.")] = Path(
-        "labels"
-    ),
+    labels: LabelsOption = Path("labels"),
     tracking_uri: TrackingUri = None,
     cache: CacheOption = DEFAULT_CACHE,
 ) -> None:
-    """Fit the classifier on every labelled effort of the corpus, log it to MLflow and register it."""
+    """Evaluate (leave-one-effort-out), fit on every labelled effort, log both to one MLflow run, register."""
     from pipeline import tracking
-    from pipeline.classify.train import build_features, fit_model
-    from pipeline.corpus import load_efforts
+    from pipeline.classify.evaluate import leave_one_effort_out
+    from pipeline.ingest.criteria import CriteriaCatalogue
+    from pipeline.ingest.readers import UnreadableFile, read_page
 
-    efforts = load_efforts(corpus)
-    data = build_features(efforts, embedder, cache)
-    if not data.units:
-        _err(f"no labelled efforts in {corpus}: nothing to train on")
-        raise typer.Exit(EXIT_REJECTED)
-    model = fit_model(data)
-    uri = tracking.configure(tracking_uri, experiment)
-    trained_on = [e.content_sha256 for e in efforts if e.tests]
-    run_id, version = tracking.log_training(
-        model, data, _training_params(efforts, embedder, data), labels / "criteria.csv", embedder, trained_on
+    model = _model(embedder, head, prior, cache)
+    efforts = _labelled(corpus, 2)
+    _err("evaluating leave-one-effort-out ...")
+    evaluation = leave_one_effort_out(efforts, model, heads=(head,))
+    catalogue = (
+        CriteriaCatalogue.load(labels / "criteria.csv") if (labels / "criteria.csv").exists() else None
     )
-    _err(f"trained on {len(data.units)} answers of {len({u.effort_id for u in data.units})} efforts")
-    _err(f"MLflow run {run_id} in {uri}; registered models:/{tracking.REGISTERED_MODEL}/{version}")
+    model.fit(efforts, catalogue)
+    uri = tracking.configure(tracking_uri, experiment)
+    try:
+        example = read_page(Path(next(e.source for e in efforts if e.tests)))
+    except (UnreadableFile, OSError):
+        example = ""
+    outcome = tracking.log_training(model, efforts, evaluation, _label_version(labels), example)
+    metrics = evaluation.metrics[evaluation.model_name]
+    _err(
+        f"trained on {model.n_answers_} answers of {len(model.trained_on_)} efforts; out of fold: macro-F1 "
+        f"{metrics['macro_f1']:.2f} [{metrics['macro_f1_low']:.2f}, {metrics['macro_f1_high']:.2f}], "
+        f"QWK {metrics['qwk']:.2f}"
+    )
+    name = f"models:/{tracking.REGISTERED_MODEL}/{outcome.version}"
+    if outcome.registered:
+        champion = (
+            f"; alias {tracking.CHAMPION_ALIAS} -> it"
+            if outcome.champion
+            else f"; {tracking.CHAMPION_ALIAS} stays (better macro-F1)"
+        )
+        _err(f"MLflow run {outcome.run_id} in {uri}; registered {name}{champion}")
+    else:
+        _err(
+            f"MLflow run {outcome.run_id} in {uri}; unchanged model (same data and parameters): {name} not registered again"
+        )
 
 
 @app.command()
 def evaluate(
     corpus: CorpusOption = Path("corpus"),
     embedder: EmbedderOption = DEFAULT_EMBEDDER,
+    head: HeadOption = "rules",
+    prior: PriorOption = "balanced",
     experiment: ExperimentOption = "evidens",
+    labels: LabelsOption = Path("labels"),
     tracking_uri: TrackingUri = None,
     cache: CacheOption = DEFAULT_CACHE,
 ) -> None:
-    """Leave-one-effort-out evaluation of the model, its ablations and the baselines; logged to MLflow."""
+    """Leave-one-effort-out evaluation of every head and the baselines, with bootstrap intervals; logged to MLflow."""
     from pipeline import tracking
     from pipeline.classify.evaluate import leave_one_effort_out
-    from pipeline.classify.train import build_features
-    from pipeline.corpus import load_efforts
 
-    efforts = load_efforts(corpus)
-    data = build_features(efforts, embedder, cache)
-    if len({u.effort_id for u in data.units}) < 2:
-        _err("leave-one-effort-out needs at least two labelled efforts")
-        raise typer.Exit(EXIT_REJECTED)
-    evaluation = leave_one_effort_out(data.units, data.X)
+    model = _model(embedder, head, prior, cache)
+    efforts = _labelled(corpus, 2)
+    _err("evaluating leave-one-effort-out (every head and baseline) ...")
+    evaluation = leave_one_effort_out(efforts, model)
     uri = tracking.configure(tracking_uri, experiment)
-    model_name = next(iter(evaluation.metrics))
-    run_id = tracking.log_evaluation(evaluation, data, _training_params(efforts, embedder, data), model_name)
-    table = evaluation.table()[["accuracy", "macro_f1", "f1_nej", "f1_delvist", "f1_ja", "qwk", "log_loss"]]
-    typer.echo(f"leave-one-effort-out over {len(data.units)} answers of {len(evaluation.folds)} efforts\n")
-    typer.echo("| predictor | accuracy | macro-F1 | F1 Nej | F1 Delvist | F1 Ja | QWK | log-loss |")
-    typer.echo("|---|---|---|---|---|---|---|---|")
-    for name, row in table.iterrows():
-        typer.echo(f"| {name} | " + " | ".join(f"{v:.2f}" for v in row) + " |")
-    typer.echo(
-        f"\nconfusion matrix of the model (rows self-assessed, columns predicted; {', '.join(ANSWER_ORDER)}):"
+    model.fit(efforts)
+    run_id = tracking.log_evaluate_run(
+        evaluation, tracking.run_params(model, efforts, _label_version(labels))
     )
-    typer.echo(str(evaluation.confusion[model_name]))
+    _print_evaluation(evaluation)
     _err(f"MLflow run {run_id} in {uri}")
 
 
@@ -234,8 +287,9 @@ def evaluate(
 def predict(
     paths: Annotated[list[Path], typer.Argument(help="Page files (.txt, .html) or folders.", exists=True)],
     model: Annotated[
-        str, typer.Option(help="MLflow model URI: models:/evidens/<version or alias>.")
+        str, typer.Option(help="MLflow model URI: models:/evidens@champion, models:/evidens/<version>, ...")
     ] = DEFAULT_MODEL_URI,
+    prior: PriorOption = "",
     out: Annotated[
         Path | None, typer.Option(help="Write rows to .csv, .parquet or .jsonl (by extension).")
     ] = None,
@@ -244,11 +298,17 @@ def predict(
     """Predict Ja/Delvist/Nej for every criterion of each page with a registered model."""
     from pipeline import tracking
     from pipeline.ingest.readers import UnreadableFile, collect_files, read_page
+    from pipeline.model import parse_prior
     from pipeline.records import PREDICTION_COLUMNS
     from pipeline.tables import TABLE_SUFFIXES, write_table
 
     if out is not None and out.suffix.lower() not in TABLE_SUFFIXES:
         raise typer.BadParameter(f"{out}: expected one of {', '.join(TABLE_SUFFIXES)}", param_hint="--out")
+    if prior:
+        try:
+            parse_prior(prior)
+        except ValueError as error:
+            raise typer.BadParameter(str(error), param_hint="--prior") from None
     tracking.configure(tracking_uri, "evidens")
     texts, failed = [], 0
     for path in collect_files(paths):
@@ -257,7 +317,7 @@ def predict(
         except (UnreadableFile, OSError) as error:
             failed += 1
             _err(f"  rejected: {path}: {error}")
-    frame = tracking.predict_texts(model, texts) if texts else None
+    frame = tracking.predict_texts(model, texts, prior) if texts else None
     rows = frame.to_dict("records") if frame is not None else []
     for row in rows:
         mark = "" if not row["self_assessed"] or row["self_assessed"] == row["predicted"] else "  <- differs"
@@ -275,38 +335,38 @@ def predict(
 @app.command()
 def flag(
     corpus: CorpusOption = Path("corpus"),
-    model: Annotated[
-        str | None, typer.Option(help="Registered model, used only for efforts it was not trained on.")
-    ] = None,
-    out: Annotated[Path, typer.Option(help="Folder for flags.csv and report.html.")] = Path("reports"),
+    out: Annotated[Path, typer.Option(help="Folder for predictions.csv, flags.csv and report.html.")] = Path(
+        "reports"
+    ),
     embedder: EmbedderOption = DEFAULT_EMBEDDER,
-    tracking_uri: TrackingUri = None,
+    head: HeadOption = "rules",
+    prior: PriorOption = "balanced",
     cache: CacheOption = DEFAULT_CACHE,
 ) -> None:
-    """Flag the self-assessed answers that the page's text does not support, and write the HTML report."""
-    from pipeline.corpus import load_efforts
-    from pipeline.flags import flag_corpus
-    from pipeline.records import FLAG_COLUMNS
+    """Flag the self-assessed answers that the page's text does not support, and write the HTML report.
+
+    Every labelled effort is predicted by a model fitted without it (leave-one-effort-out); predictions.csv,
+    flags.csv and report.html all come from those same predictions."""
+    from pipeline.classify.evaluate import leave_one_effort_out
+    from pipeline.flags import all_flags
+    from pipeline.records import FLAG_COLUMNS, PREDICTION_COLUMNS
     from pipeline.report import write_report
     from pipeline.report.rows import report_links, report_rows
     from pipeline.tables import write_table
 
-    efforts = load_efforts(corpus)
-    classifier, trained_on = None, []
-    if model is not None:
-        from pipeline import tracking
-
-        tracking.configure(tracking_uri, "evidens")
-        classifier, trained_on = tracking.load_classifier(model)
-    flags, data, probabilities = flag_corpus(efforts, embedder, cache, classifier, trained_on)
+    model = _model(embedder, head, prior, cache)
+    efforts = _labelled(corpus, 2)
+    _err("predicting every labelled effort out of fold ...")
+    predictions = leave_one_effort_out(efforts, model, heads=(head,)).predictions()
+    flags = all_flags(efforts, predictions)
+    write_table(out / "predictions.csv", [p.model_dump() for p in predictions], PREDICTION_COLUMNS)
     write_table(out / "flags.csv", [f.model_dump() for f in flags], FLAG_COLUMNS)
-    write_report(
-        out / "report.html", efforts, report_rows(data, probabilities, flags), flags, report_links(out)
-    )
+    write_report(out / "report.html", efforts, report_rows(predictions, flags), flags, report_links(out))
     for reason, count in sorted(Counter(f.reason for f in flags).items()):
         typer.echo(f"{count:4} {reason}")
     _err(
-        f"{len(flags)} flags on {len({u.effort_id for u in data.units})} efforts -> {out / 'flags.csv'}, {out / 'report.html'}"
+        f"{len(flags)} flags on {len({p.effort_id for p in predictions})} efforts -> {out / 'predictions.csv'}, "
+        f"{out / 'flags.csv'}, {out / 'report.html'}"
     )
 
 
@@ -387,17 +447,16 @@ def run(
     tracking_uri: TrackingUri = None,
     cache: CacheOption = DEFAULT_CACHE,
 ) -> None:
-    """The main job: ingest, evaluate and train (MLflow), predict, themes, flags and the report."""
+    """The main job: ingest, train (evaluated and tracked in MLflow), themes, then out-of-fold predictions,
+    flags and the report."""
     import time
 
     started = time.perf_counter()
     steps = [
         ("ingest", lambda: ingest([raw], out=corpus, labels=labels)),
-        ("evaluate", lambda: evaluate(corpus=corpus, tracking_uri=tracking_uri, cache=cache)),
         ("train", lambda: train(corpus=corpus, labels=labels, tracking_uri=tracking_uri, cache=cache)),
-        ("predict", lambda: predict([raw], out=out / "predictions.csv", tracking_uri=tracking_uri)),
         ("themes", lambda: themes(corpus=corpus, out=out, cache=cache)),
-        ("flag", lambda: flag(corpus=corpus, out=out, tracking_uri=tracking_uri, cache=cache)),
+        ("flag", lambda: flag(corpus=corpus, out=out, cache=cache)),
     ]
     rejected = False
     for name, step in steps:

@@ -8,7 +8,7 @@ from pathlib import Path
 import datasets
 
 from pipeline.io import atomic_replace_dir, read_jsonl, write_jsonl
-from pipeline.records import SECTION_NAMES, Effort, Rejection
+from pipeline.records import SECTION_NAMES, Effort, Flag, Rejection
 
 EFFORTS_FILE = "efforts.jsonl"
 REJECTED_FILE = "rejected.jsonl"
@@ -61,3 +61,11 @@ def load_efforts(corpus_dir: Path) -> list[Effort]:
 
 def load_dataset(corpus_dir: Path) -> datasets.Dataset:
     return datasets.load_from_disk(str(corpus_dir / DATASET_DIR))
+
+
+def read_flags(path: Path) -> list[Flag]:
+    """flags.csv as `evidens flag` writes it."""
+    import csv
+
+    with path.open(encoding="utf-8", newline="") as handle:
+        return [Flag.model_validate(row) for row in csv.DictReader(handle)]

@@ -22,7 +22,7 @@ import numpy as np
 
 from pipeline.embed import Embedder
 from pipeline.embed.tfidf import TfidfEmbedder
-from pipeline.ingest.wording import canonical_criterion
+from pipeline.ingest.wording import core_requirement
 from pipeline.records import Effort, Evidence, Sentence
 
 CALIBRATION_FILE = Path(__file__).with_name("evidence_calibration.json")
@@ -32,11 +32,12 @@ LEXICAL_ONLY = "lexical-only"  # calibration used for embedders that have none o
 
 
 def criterion_queries(effort: Effort) -> list[tuple[str, str]]:
-    """(criterion_id, canonical text) of each criterion answered on the effort, once, in page order."""
+    """(criterion_id, core requirement) of each criterion answered on the effort, once, in page order: the query
+    never carries the answer-level wording or the test's frames."""
     queries: dict[str, str] = {}
     for test in effort.tests:
         for answer in test.answers:
-            queries.setdefault(answer.criterion_id, canonical_criterion(answer.item))
+            queries.setdefault(answer.criterion_id, core_requirement(answer.item))
     return list(queries.items())
 
 
@@ -177,10 +178,11 @@ def evidence_scores(
     sentences = list(segment_efforts(assessed if lexical is None else wanted))
     lexical = lexical or fit_lexical(sentences)
     settings, _ = load_ranking_settings(embedder_name)
-    if embedder_name == "tfidf":
-        embedder: Embedder = lexical
-    else:
-        embedder = CachedEmbedder(get_embedder(embedder_name), cache or DEFAULT_CACHE)
+    embedder: Embedder = get_embedder(embedder_name)
+    if embedder.needs_fit:  # fitted on the corpus: the lexical embedder just fitted is that fit
+        embedder = lexical
+    elif embedder.cacheable:
+        embedder = CachedEmbedder(embedder, cache or DEFAULT_CACHE)
     return score_criteria(wanted, sentences, embedder, lexical), settings, lexical
 
 

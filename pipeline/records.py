@@ -110,6 +110,12 @@ class Prediction(BaseModel):
     p_nej: float
     predicted: Answer
     self_assessed: str = ""  # empty where the page has no self-assessed answer
+    p_stated: float = 0.0  # P(the page states the criterion at all)
+    comparison: str = ""  # the requirement against the page: meets, partly, falls short or not stated
+    basis: str = (
+        ""  # that comparison in words, e.g. "asks: every 2 weeks · page: monthly, often more · partly"
+    )
+    basis_sentence: str = ""  # the page sentence the comparison read
     evidence: str = ""  # the top sentences, " | "-separated, each with its section
 
 
@@ -132,7 +138,8 @@ class Flag(BaseModel):
     confidence: float
     self_assessed: str
     predicted: str
-    evidence: str
+    basis: str = ""  # the requirement comparison in words
+    evidence: str = ""
 
 
 FLAG_COLUMNS: tuple[str, ...] = tuple(Flag.model_fields)

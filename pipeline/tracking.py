@@ -4,12 +4,17 @@ This is the only module that imports mlflow; the stages know nothing of it and r
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
+import logging
 import os
 import re
 import subprocess
 import tempfile
+import warnings
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,16 +32,26 @@ from mlflow.types import ColSpec, ParamSchema, ParamSpec, Schema
 
 import pipeline
 from pipeline.classify.evaluate import Evaluation
-from pipeline.classify.train import TrainingData, build_features, prediction_rows, predictions_from
-from pipeline.embed.cache import DEFAULT_CACHE
+from pipeline.model import EvidensModel, corpus_hash
 from pipeline.records import ANSWER_ORDER, PREDICTION_COLUMNS, Effort
 
 EXPERIMENTS_DIR = Path("experiments")
 DEFAULT_EXPERIMENT = "evidens"
 REGISTERED_MODEL = "evidens"
-TRAINED_ALIAS = (
-    "candidate"  # `evidens train` points it at the version it registers: models:/evidens@candidate
-)
+TRAINED_ALIAS = "candidate"  # `evidens train` points it at every version it registers
+CHAMPION_ALIAS = "champion"  # moves only to a version whose out-of-fold macro-F1 is at least the champion's
+DEFAULT_MODEL_URI = f"models:/{REGISTERED_MODEL}@{CHAMPION_ALIAS}"
+FINGERPRINT_TAG = "evidens.fingerprint"
+MACRO_F1_TAG = "evidens.oof_macro_f1"
+
+
+def quiet_mlflow() -> None:
+    """MLflow's INFO lines (database migrations, run links) and warnings are not for the user."""
+    for name in ("mlflow", "alembic", "alembic.runtime.migration"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore", module=r"mlflow(\..*)?$")
+    warnings.filterwarnings("ignore", message=r".*(mlflow|MLflow|pydantic|Pydantic).*")
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
 
 def default_tracking_uri(experiments_dir: Path = EXPERIMENTS_DIR) -> str:
@@ -45,6 +60,7 @@ def default_tracking_uri(experiments_dir: Path = EXPERIMENTS_DIR) -> str:
 
 def configure(tracking_uri: str | None, experiment: str, experiments_dir: Path = EXPERIMENTS_DIR) -> str:
     """Point MLflow at --tracking-uri, else MLFLOW_TRACKING_URI, else the SQLite store in experiments/."""
+    quiet_mlflow()
     uri = tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or default_tracking_uri(experiments_dir)
     if uri.startswith("sqlite:///"):
         Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
@@ -73,164 +89,214 @@ def code_version() -> str:
 
 
 def _metric_name(text: str) -> str:
-    """ "baseline: majority class" -> "baseline_majority_class"."""
+    """ "baseline: majority answer" -> "baseline_majority_answer"."""
     return re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_")
 
 
 def confusion_png(matrix: np.ndarray, title: str, path: Path) -> None:
+    """scikit-learn's ConfusionMatrixDisplay, labels in answer order."""
+    from sklearn.metrics import ConfusionMatrixDisplay
+
     figure, axis = plt.subplots(figsize=(4, 3.6))
-    axis.imshow(matrix, cmap="Blues")
-    axis.set_xticks(range(len(ANSWER_ORDER)), ANSWER_ORDER)
-    axis.set_yticks(range(len(ANSWER_ORDER)), ANSWER_ORDER)
+    ConfusionMatrixDisplay(matrix, display_labels=list(ANSWER_ORDER)).plot(
+        ax=axis, colorbar=False, cmap="Blues"
+    )
     axis.set_xlabel("predicted")
     axis.set_ylabel("self-assessed")
     axis.set_title(title, fontsize=9)
-    for (i, j), value in np.ndenumerate(matrix):
-        axis.text(j, i, str(value), ha="center", va="center", color="black")
     figure.tight_layout()
     figure.savefig(path, dpi=120)
     plt.close(figure)
 
 
-def log_evaluation(
-    evaluation: Evaluation, data: TrainingData, params: dict[str, Any], model_name: str
-) -> str:
-    """One run: parameters, every predictor's metrics, confusion matrix, per-item predictions. Returns its id."""
-    with mlflow.start_run(run_name="evaluate") as run, tempfile.TemporaryDirectory() as scratch:
-        mlflow.log_params({**params, "code_version": code_version(), "folds": "leave-one-effort-out"})
-        for name, metrics in evaluation.metrics.items():
-            prefix = "model" if name == model_name else _metric_name(name)
-            mlflow.log_metrics({f"{prefix}.{k}": v for k, v in metrics.items()})
+def answers_frame(efforts: Sequence[Effort]) -> pd.DataFrame:
+    """The labelled answers a model is trained on, one row each (for MLflow's log_input)."""
+    return pd.DataFrame(
+        [
+            {
+                "effort_id": e.effort_id,
+                "test_kind": t.kind,
+                "criterion_id": a.criterion_id,
+                "answer": a.answer,
+            }
+            for e in efforts
+            for t in e.tests
+            for a in t.answers
+        ],
+        columns=["effort_id", "test_kind", "criterion_id", "answer"],
+    )
+
+
+def log_evaluation(evaluation: Evaluation) -> None:
+    """Into the active run: every predictor's out-of-fold metrics, the confusion matrix, the out-of-fold
+    predictions, the metrics table and the folds."""
+    for name, metrics in evaluation.metrics.items():
+        prefix = "model" if name == evaluation.model_name else _metric_name(name)
+        mlflow.log_metrics({f"{prefix}.{k}": v for k, v in metrics.items() if np.isfinite(v)})
+    with tempfile.TemporaryDirectory() as scratch:
         folder = Path(scratch)
         confusion_png(
-            evaluation.confusion[model_name], f"{model_name}, out of fold", folder / "confusion_matrix.png"
+            evaluation.confusion[evaluation.model_name],
+            f"{evaluation.model_name}, out of fold",
+            folder / "confusion_matrix.png",
         )
-        out_of_fold = predictions_from(data, evaluation.probabilities[model_name])
-        table = pd.DataFrame([p.model_dump() for p in out_of_fold], columns=list(PREDICTION_COLUMNS))
-        table.to_csv(folder / "predictions_out_of_fold.csv", index=False)
+        rows = [p.model_dump() for p in evaluation.predictions()]
+        pd.DataFrame(rows, columns=list(PREDICTION_COLUMNS)).to_csv(
+            folder / "predictions_out_of_fold.csv", index=False
+        )
         evaluation.table().to_csv(folder / "metrics.csv")
+        evaluation.outcome_table().to_csv(folder / "comparison_vs_answers.csv")
         (folder / "folds.json").write_text(json.dumps(evaluation.folds), encoding="utf-8")
         mlflow.log_artifacts(scratch)
+
+
+def run_params(model: EvidensModel, efforts: Sequence[Effort], label_version: str) -> dict[str, Any]:
+    """The parameters a run records: the fitted model's get_params(), the data and label versions, the code."""
+    assessed = [e for e in efforts if e.tests]
+    return {
+        **{f"model.{k}": v for k, v in model.get_params().items()},
+        "corpus_hash": corpus_hash(assessed),
+        "label_version": label_version,
+        "n_answers": sum(len(t.answers) for e in assessed for t in e.tests),
+        "n_efforts": len(assessed),
+        "code_version": code_version(),
+    }
+
+
+def log_evaluate_run(evaluation: Evaluation, params: dict[str, Any]) -> str:
+    """A run of `evidens evaluate`: parameters and the out-of-fold evaluation. Returns its id."""
+    with mlflow.start_run(run_name="evaluate") as run:
+        mlflow.log_params({**params, "folds": "leave-one-effort-out"})
+        log_evaluation(evaluation)
         return run.info.run_id
 
 
 MODEL_SIGNATURE = ModelSignature(
     inputs=Schema([ColSpec("string", name, required=False) for name in ("text", "source", "effort")]),
-    params=ParamSchema([ParamSpec("output", "string", "rows")]),
-)
+    outputs=Schema([ColSpec("string" if c not in ("p_ja", "p_delvist", "p_nej", "p_stated") else "double", c)
+                    for c in PREDICTION_COLUMNS]),
+    params=ParamSchema([ParamSpec("output", "string", "rows"), ParamSpec("prior", "string", "")]),
+)  # fmt: skip
 
 
 class EvidensPyfunc(PythonModel):
     """Raw page text (column `text`, optional `source`) or Effort records (column `effort`, JSON) in;
-    per-criterion predictions (PREDICTION_COLUMNS) out. Each input row is scored on its own, so the rows do not
-    depend on how inputs are batched. With params={"output": "per_page"} it returns one row per input row,
-    column `predictions` holding that page's rows as JSON (for Spark's one-row-per-row UDFs)."""
+    per-criterion predictions (PREDICTION_COLUMNS) out, from the packed EvidensModel. Each input row is
+    scored on its own, so the rows do not depend on how inputs are batched. With params={"output": "per_page"}
+    it returns one row per input row, column `predictions` holding that page's rows as JSON (for Spark)."""
 
     def load_context(self, context) -> None:
-        from pipeline.ingest.criteria import CriteriaCatalogue
+        self.model: EvidensModel = joblib.load(context.artifacts["model"])
 
-        fitted = joblib.load(context.artifacts["classifier"])
-        self.model, self.lexical = fitted["classifier"], fitted["lexical"]
-        self.config = json.loads(Path(context.artifacts["config"]).read_text(encoding="utf-8"))
-        self.catalogue = CriteriaCatalogue.load(Path(context.artifacts["criteria"]))
-
-    def _efforts_of(self, row: pd.Series, index: int) -> list[Effort]:
+    @staticmethod
+    def _efforts_of(row: pd.Series, index: int) -> list[Effort]:
         from pipeline.ingest import records_from_text
         from pipeline.ingest.readers import normalise_text
 
         if isinstance(row.get("effort"), str) and row["effort"]:
-            efforts = [Effort.model_validate_json(row["effort"])]
-        else:
-            source = str(row["source"]) if isinstance(row.get("source"), str) else f"input-row-{index}"
-            efforts = records_from_text(source, normalise_text(str(row["text"])))
-        self.catalogue.assign(
-            [e for e in efforts if any(not a.criterion_id for t in e.tests for a in t.answers)]
-        )
-        return efforts
-
-    def predict_page(self, efforts: Sequence[Effort]) -> list[dict[str, Any]]:
-        data = build_features(efforts, self.config["embedder"], DEFAULT_CACHE, self.lexical)
-        return [p.model_dump() for p in prediction_rows(self.model, data)]
+            return [Effort.model_validate_json(row["effort"])]
+        source = str(row["source"]) if isinstance(row.get("source"), str) else f"input-row-{index}"
+        return records_from_text(source, normalise_text(str(row["text"])))
 
     def predict(self, context, model_input: pd.DataFrame, params: dict | None = None) -> pd.DataFrame:
-        pages = [
-            self.predict_page(self._efforts_of(row, i)) for i, (_, row) in enumerate(model_input.iterrows())
-        ]
+        from pipeline.model import parse_prior
+
+        given = (params or {}).get("prior") or ""
+        prior = parse_prior(given) if given else None
+        pages = []
+        for i, (_, row) in enumerate(model_input.iterrows()):
+            efforts = self._efforts_of(row, i)
+            priors = {e.effort_id: prior for e in efforts} if prior else None
+            pages.append([p.model_dump() for p in self.model.predict(efforts, priors)])
         if (params or {}).get("output") == "per_page":
             return pd.DataFrame({"predictions": [json.dumps(rows, ensure_ascii=False) for rows in pages]})
         return pd.DataFrame([r for rows in pages for r in rows], columns=list(PREDICTION_COLUMNS))
 
 
+def _registered_with(fingerprint: str) -> str | None:
+    client = mlflow.MlflowClient()
+    try:
+        versions = client.search_model_versions(f"name='{REGISTERED_MODEL}'")
+    except mlflow.exceptions.MlflowException:
+        return None
+    return next((str(v.version) for v in versions if v.tags.get(FINGERPRINT_TAG) == fingerprint), None)
+
+
+def _promote(version: str, macro_f1: float) -> bool:
+    """Point `champion` at version when its out-of-fold macro-F1 is at least the champion's. Returns whether."""
+    client = mlflow.MlflowClient()
+    try:
+        champion = client.get_model_version_by_alias(REGISTERED_MODEL, CHAMPION_ALIAS)
+        best = float(champion.tags.get(MACRO_F1_TAG, "-inf"))
+    except mlflow.exceptions.MlflowException:
+        best = float("-inf")
+    if macro_f1 >= best:
+        client.set_registered_model_alias(REGISTERED_MODEL, CHAMPION_ALIAS, version)
+        return True
+    return False
+
+
+@dataclass
+class TrainingOutcome:
+    run_id: str
+    version: str
+    registered: bool  # False: an identical model (same data hash, same parameters) was registered before
+    champion: bool  # whether `champion` points at this version now
+
+
 def log_training(
-    model,
-    data: TrainingData,
-    params: dict[str, Any],
-    criteria_csv: Path,
-    embedder: str,
-    trained_on: Sequence[str],
-) -> tuple[str, str]:
-    """One run: parameters, in-sample metrics, coefficients, and the pyfunc model, registered. Returns
-    (run id, registered version); the alias TRAINED_ALIAS points at that version."""
+    model: EvidensModel,
+    efforts: Sequence[Effort],
+    evaluation: Evaluation,
+    label_version: str,
+    example_text: str,
+) -> TrainingOutcome:
+    """One run: the fitted model's parameters, the training data (log_input), the out-of-fold evaluation, and
+    the model with its signature and input example, registered unless an identical one is. `candidate` points
+    at the new version; `champion` moves to it only when its out-of-fold macro-F1 is at least the champion's."""
     from importlib.metadata import requires
 
+    fingerprint = model.fingerprint(efforts)
+    existing = _registered_with(fingerprint)
     with mlflow.start_run(run_name="train") as run, tempfile.TemporaryDirectory() as scratch:
-        folder = Path(scratch)
-        mlflow.log_params({**params, "code_version": code_version()})
-        mlflow.log_metric("train.n_answers", len(data.units))
-        mlflow.log_metric("train.accuracy_in_sample", float(np.mean(model.predict(data.X) == data.y)))
-        _coefficients(model).to_csv(folder / "coefficients.csv", index=False)
-        mlflow.log_artifact(str(folder / "coefficients.csv"))
-        joblib.dump({"classifier": model, "lexical": data.lexical}, folder / "classifier.joblib")
-        config = {"embedder": embedder, "trained_on": sorted(set(trained_on))}
-        (folder / "config.json").write_text(json.dumps(config), encoding="utf-8")
-        info = mlflow.pyfunc.log_model(
-            name="model",
-            python_model=EvidensPyfunc(),
-            artifacts={
-                "classifier": str(folder / "classifier.joblib"),
-                "config": str(folder / "config.json"),
-                "criteria": str(criteria_csv),
-            },
-            code_paths=[str(Path(pipeline.__file__).parent)],
-            signature=MODEL_SIGNATURE,
-            pip_requirements=[r for r in requires("evidens") or [] if "extra ==" not in r],
-            registered_model_name=REGISTERED_MODEL,
+        params = run_params(model, efforts, label_version)
+        mlflow.log_params({**params, "fingerprint": fingerprint, "folds": "leave-one-effort-out"})
+        answers = answers_frame([e for e in efforts if e.tests])
+        mlflow.log_input(
+            mlflow.data.from_pandas(answers, name="self-assessed answers", targets="answer"),
+            context="training",
         )
-        version = str(info.registered_model_version)
-        mlflow.MlflowClient().set_registered_model_alias(REGISTERED_MODEL, TRAINED_ALIAS, version)
-        return run.info.run_id, version
-
-
-def _coefficients(model) -> pd.DataFrame:
-    """Per-threshold logistic coefficients of the transformed features (scaled numerics, criterion components)."""
-    names = model.named_steps["features"].get_feature_names_out()
-    classifier = model.named_steps["classifier"]
-    rows = []
-    for threshold, estimator in zip(classifier.classes_[1:], classifier.estimators_, strict=False):
-        if isinstance(estimator, float | int):
-            continue
-        for name, coefficient in zip(names, np.atleast_2d(estimator.coef_)[0], strict=True):
-            rows.append(
-                {
-                    "threshold": f"> {ANSWER_ORDER[list(ANSWER_ORDER).index(threshold) - 1]}",
-                    "feature": name,
-                    "coefficient": coefficient,
-                }
+        log_evaluation(evaluation)
+        if existing is not None:
+            mlflow.set_tag("registered_version", existing)
+            return TrainingOutcome(run.info.run_id, existing, False, False)
+        joblib.dump(model, Path(scratch) / "model.joblib")
+        with contextlib.redirect_stderr(io.StringIO()):  # MLflow prints registration notes straight to stderr
+            info = mlflow.pyfunc.log_model(
+                name="model",
+                python_model=EvidensPyfunc(),
+                artifacts={"model": str(Path(scratch) / "model.joblib")},
+                code_paths=[str(Path(pipeline.__file__).parent)],
+                signature=MODEL_SIGNATURE,
+                input_example=pd.DataFrame({"source": ["example.txt"], "text": [example_text]}),
+                pip_requirements=[r for r in requires("evidens") or [] if "extra ==" not in r],
+                registered_model_name=REGISTERED_MODEL,
             )
-    return pd.DataFrame(rows).sort_values("coefficient", key=abs, ascending=False)
+        version = str(info.registered_model_version)
+        macro_f1 = evaluation.metrics[evaluation.model_name]["macro_f1"]
+        client = mlflow.MlflowClient()
+        client.set_model_version_tag(REGISTERED_MODEL, version, FINGERPRINT_TAG, fingerprint)
+        client.set_model_version_tag(REGISTERED_MODEL, version, MACRO_F1_TAG, f"{macro_f1:.6f}")
+        client.set_registered_model_alias(REGISTERED_MODEL, TRAINED_ALIAS, version)
+        return TrainingOutcome(run.info.run_id, version, True, _promote(version, macro_f1))
 
 
-def load_model(uri: str):
-    return mlflow.pyfunc.load_model(uri)
+def load_evidens_model(uri: str) -> EvidensModel:
+    """The EvidensModel inside a registered model (models:/evidens@champion, models:/evidens/3, runs:/...)."""
+    return mlflow.pyfunc.load_model(uri).unwrap_python_model().model
 
 
-def load_classifier(uri: str):
-    """The fitted scikit-learn model inside a registered evidens model, and the content hashes it was trained on."""
-    wrapper = load_model(uri).unwrap_python_model()
-    return wrapper.model, wrapper.config.get("trained_on", [])
-
-
-def predict_texts(model_uri: str, texts: Sequence[tuple[str, str]]) -> pd.DataFrame:
-    """Run the registered model on (source, normalised page text) pairs."""
+def predict_texts(model_uri: str, texts: Sequence[tuple[str, str]], prior: str = "") -> pd.DataFrame:
+    """Run the registered model on (source, normalised page text) pairs, under a prior given for all of them."""
     frame = pd.DataFrame({"source": [s for s, _ in texts], "text": [t for _, t in texts]})
-    return load_model(model_uri).predict(frame)
+    return mlflow.pyfunc.load_model(model_uri).predict(frame, params={"prior": prior} if prior else None)

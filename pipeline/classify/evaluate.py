@@ -1,64 +1,86 @@
-"""Leave-one-effort-out evaluation of the classifier, its ablations and the baselines, under the same folds."""
+"""Leave-one-effort-out evaluation of `EvidensModel` (each head) and its baselines, under the same folds.
+
+Every figure comes with a bootstrap confidence interval (items resampled, fixed seed): with two labelled pages
+the intervals are wide, and the tables say so. Baselines are scikit-learn's where one exists (`DummyClassifier`
+for the majority answer; a balanced `LogisticRegression` on three similarity features).
+"""
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 from sklearn.base import clone
-from sklearn.metrics import cohen_kappa_score, confusion_matrix, f1_score, log_loss
+from sklearn.dummy import DummyClassifier
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import cohen_kappa_score, confusion_matrix, f1_score, log_loss, recall_score
 from sklearn.model_selection import LeaveOneGroupOut
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
 
-from pipeline.classify.features import FEATURE_GROUPS, AnswerUnit
-from pipeline.classify.model import make_model
-from pipeline.records import ANSWER_ORDER
+from pipeline.heads import HEADS, JUDGEMENT_FEATURES
+from pipeline.model import EvidensModel, Judgement, prediction_from
+from pipeline.records import ANSWER_ORDER, Effort, Prediction
 
-# A predictor is fitted on the training rows and returns probabilities (columns in ANSWER_ORDER) for the test rows.
-Predictor = Callable[
-    [pd.DataFrame, np.ndarray, Sequence[AnswerUnit], pd.DataFrame, Sequence[AnswerUnit]], np.ndarray
-]
+BOOTSTRAP_SAMPLES = 1000
+BOOTSTRAP_SEED = 0
 PRIOR_STRENGTH = 2.0  # pseudo-answers of the global prior added to each criterion's own answers
+THREE_FEATURES = ("p_stated", "dense_top", "lexical_top")
+MODEL = "model ({head} head)"
 
 
-def _smoothed_frequencies(labels: Sequence[str]) -> np.ndarray:
-    counts = Counter(labels)
-    return np.array([(counts[label] + 1) / (len(labels) + len(ANSWER_ORDER)) for label in ANSWER_ORDER])
+def _in_answer_order(classes: Sequence[str], probabilities: np.ndarray) -> np.ndarray:
+    """Columns of a scikit-learn classifier's predict_proba (alphabetical, maybe missing classes) reordered."""
+    out = np.zeros((len(probabilities), len(ANSWER_ORDER)))
+    for column, label in enumerate(classes):
+        out[:, ANSWER_ORDER.index(label)] = probabilities[:, column]
+    return out
 
 
-def majority_baseline(X_train, y_train, units_train, X_test, units_test) -> np.ndarray:
-    """The training answer frequencies (Laplace-smoothed) for every row: predicts the majority class."""
-    return np.tile(_smoothed_frequencies(list(y_train)), (len(X_test), 1))
+def majority_baseline(X_train, y_train, test: Sequence[Judgement], X_test) -> np.ndarray:
+    """The training answers' frequencies for every item: predicts the majority answer."""
+    dummy = DummyClassifier(strategy="prior").fit(X_train, y_train)
+    return _in_answer_order(dummy.classes_, dummy.predict_proba(X_test))
 
 
-def criterion_prior_baseline(X_train, y_train, units_train, X_test, units_test) -> np.ndarray:
+def criterion_prior_baseline(X_train, y_train, test, X_test, train: Sequence[Judgement] = ()) -> np.ndarray:
     """Each criterion's own training answers, shrunk towards the global prior; the prior where unseen."""
-    prior = _smoothed_frequencies(list(y_train))
+    counts = Counter(y_train)
+    prior = np.array([(counts[a] + 1) / (len(y_train) + len(ANSWER_ORDER)) for a in ANSWER_ORDER])
     seen: dict[str, list[str]] = {}
-    for unit, label in zip(units_train, y_train, strict=True):
-        seen.setdefault(unit.criterion_id, []).append(label)
+    for judgement, label in zip(train, y_train, strict=True):
+        seen.setdefault(judgement.unit.criterion_id, []).append(label)
     rows = []
-    for unit in units_test:
-        own = seen.get(unit.criterion_id, [])
-        counts = np.array([own.count(label) for label in ANSWER_ORDER], dtype=float)
-        rows.append((counts + PRIOR_STRENGTH * prior) / (len(own) + PRIOR_STRENGTH))
+    for judgement in test:
+        own = seen.get(judgement.unit.criterion_id, [])
+        own_counts = np.array([own.count(a) for a in ANSWER_ORDER], dtype=float)
+        rows.append((own_counts + PRIOR_STRENGTH * prior) / (len(own) + PRIOR_STRENGTH))
     return np.array(rows)
 
 
-def zero_shot_baseline(X_train, y_train, units_train, X_test, units_test) -> np.ndarray:
-    """No training: the documented probability p read as two ordered steps, Nej (1-p)^2, Delvist 2p(1-p), Ja p^2."""
-    p = X_test["sim__documented"].to_numpy()
+def three_feature_baseline(X_train, y_train, test, X_test) -> np.ndarray:
+    """Balanced logistic regression on P(stated) and the best dense and lexical similarity."""
+    columns = [JUDGEMENT_FEATURES.index(f) for f in THREE_FEATURES]
+    model = make_pipeline(StandardScaler(), LogisticRegression(class_weight="balanced", max_iter=2000))
+    model.fit(X_train[:, columns], y_train)
+    return _in_answer_order(model.classes_, model.predict_proba(X_test[:, columns]))
+
+
+def zero_shot_baseline(X_train, y_train, test, X_test) -> np.ndarray:
+    """No training: P(stated) p read as two ordered steps, Nej (1-p)^2, Delvist 2p(1-p), Ja p^2."""
+    p = X_test[:, JUDGEMENT_FEATURES.index("p_stated")]
     return np.column_stack([(1 - p) ** 2, 2 * p * (1 - p), p**2])
 
 
-def model_predictor(groups: Sequence[str] = FEATURE_GROUPS, ordinal: bool = True) -> Predictor:
-    def predict(X_train, y_train, units_train, X_test, units_test) -> np.ndarray:
-        model = clone(make_model(list(X_train.columns), groups=groups, ordinal=ordinal)).fit(X_train, y_train)
-        return model.predict_proba(X_test)
-
-    return predict
+BASELINES = {
+    "baseline: majority answer": majority_baseline,
+    "baseline: per-criterion prior": criterion_prior_baseline,
+    "baseline: 3 similarity features, balanced logistic": three_feature_baseline,
+    "baseline: zero-shot (P(stated))": zero_shot_baseline,
+}
 
 
 def _log_loss(y_true: Sequence[str], probabilities: np.ndarray) -> float:
@@ -69,63 +91,145 @@ def _log_loss(y_true: Sequence[str], probabilities: np.ndarray) -> float:
     return float(log_loss(y_true, columns / columns.sum(axis=1, keepdims=True), labels=alphabetical))
 
 
-def classification_metrics(y_true: Sequence[str], probabilities: np.ndarray) -> dict[str, float]:
+def _point_metrics(y_true: np.ndarray, predicted: np.ndarray) -> dict[str, float]:
     labels = list(ANSWER_ORDER)
-    predicted = np.array(labels)[np.argmax(probabilities, axis=1)]
-    per_class = f1_score(y_true, predicted, labels=labels, average=None, zero_division=0)
-    metrics = {
-        "accuracy": float(np.mean(predicted == np.asarray(y_true))),
+    return {
+        "accuracy": float(np.mean(predicted == y_true)),
         "macro_f1": float(f1_score(y_true, predicted, labels=labels, average="macro", zero_division=0)),
-        "qwk": float(cohen_kappa_score(y_true, predicted, labels=labels, weights="quadratic")),
-        "log_loss": _log_loss(y_true, probabilities),
+        "qwk": float(np.nan_to_num(cohen_kappa_score(y_true, predicted, labels=labels, weights="quadratic"))),
     }
-    metrics.update({f"f1_{label.lower()}": float(v) for label, v in zip(labels, per_class, strict=True)})
-    return {k: (0.0 if np.isnan(v) else v) for k, v in metrics.items()}
+
+
+def within_page_auc(y_true: Sequence[str], p_ja: np.ndarray, pages: Sequence[str]) -> tuple[float, int]:
+    """P(Ja) ranks a page's Ja items above its Nej items: the share of (Ja, Nej) pairs of one page ordered
+    right (ties count half), pooled over pages; and the number of pairs (0: NaN)."""
+    right, pairs = 0.0, 0
+    y, pages_ = np.asarray(y_true), np.asarray(pages)
+    for page in np.unique(pages_):
+        ja = p_ja[(pages_ == page) & (y == "Ja")]
+        nej = p_ja[(pages_ == page) & (y == "Nej")]
+        if len(ja) and len(nej):
+            difference = ja[:, None] - nej[None, :]
+            right += float((difference > 0).sum() + 0.5 * (difference == 0).sum())
+            pairs += difference.size
+    return (right / pairs if pairs else float("nan")), pairs
+
+
+def classification_metrics(
+    y_true: Sequence[str], probabilities: np.ndarray, pages: Sequence[str] | None = None
+) -> dict[str, float]:
+    """Point metrics, per-class recall and F1, log-loss, within-page AUC, and 95% bootstrap intervals."""
+    labels = list(ANSWER_ORDER)
+    y = np.asarray(y_true)
+    predicted = np.array(labels)[np.argmax(probabilities, axis=1)]
+    metrics = _point_metrics(y, predicted)
+    recalls = recall_score(y, predicted, labels=labels, average=None, zero_division=0)
+    f1s = f1_score(y, predicted, labels=labels, average=None, zero_division=0)
+    for label, recall, f1 in zip(labels, recalls, f1s, strict=True):
+        metrics[f"recall_{label.lower()}"] = float(recall)
+        metrics[f"f1_{label.lower()}"] = float(f1)
+    metrics["log_loss"] = _log_loss(y, probabilities)
+    if pages is not None:
+        metrics["auc_ja_vs_nej_within_page"], metrics["auc_pairs"] = within_page_auc(
+            y, probabilities[:, labels.index("Ja")], pages
+        )
+    rng = np.random.default_rng(BOOTSTRAP_SEED)
+    samples = [rng.integers(0, len(y), len(y)) for _ in range(BOOTSTRAP_SAMPLES)]
+    for name in ("accuracy", "macro_f1", "qwk"):
+        values = [_point_metrics(y[s], predicted[s])[name] for s in samples]
+        metrics[f"{name}_low"], metrics[f"{name}_high"] = (
+            float(v) for v in np.percentile(values, [2.5, 97.5])
+        )
+    return metrics
 
 
 @dataclass
 class Evaluation:
-    """Out-of-fold probabilities and metrics of every predictor, and the folds they were made on."""
+    """Out-of-fold probabilities and metrics of every predictor, the folds, and the items they scored."""
 
     folds: list[tuple[list[str], list[str]]]  # (efforts trained on, efforts scored) per fold
+    judgements: list[Judgement] = field(default_factory=list)  # out of fold, in the order of the rows
     probabilities: dict[str, np.ndarray] = field(default_factory=dict)
     metrics: dict[str, dict[str, float]] = field(default_factory=dict)
     confusion: dict[str, np.ndarray] = field(default_factory=dict)
+    model_name: str = ""
 
     def table(self) -> pd.DataFrame:
         return pd.DataFrame(self.metrics).T
 
+    @property
+    def y(self) -> np.ndarray:
+        return np.array([j.unit.self_assessed for j in self.judgements])
 
-def predictors() -> dict[str, Predictor]:
-    """The model, its ablations and the baselines, in the order of the README table."""
-    table: dict[str, Predictor] = {
-        "model (all features, ordinal)": model_predictor(),
-        "model, multinomial instead of ordinal": model_predictor(ordinal=False),
-    }
-    for group in FEATURE_GROUPS:
-        table[f"model without {group}__"] = model_predictor([g for g in FEATURE_GROUPS if g != group])
-    table["baseline: majority class"] = majority_baseline
-    table["baseline: per-criterion prior"] = criterion_prior_baseline
-    table["baseline: zero-shot (documented flag)"] = zero_shot_baseline
-    return table
+    def predictions(self) -> list[Prediction]:
+        """The model's out-of-fold predictions: each labelled effort as predicted by a model fitted without it."""
+        probabilities = self.probabilities[self.model_name]
+        return [prediction_from(j, p) for j, p in zip(self.judgements, probabilities, strict=True)]
+
+    def outcome_table(self) -> pd.DataFrame:
+        """Requirement comparison (rows) against the self-assessed answer (columns), counts."""
+        frame = pd.DataFrame(
+            {"comparison": [j.comparison.outcome for j in self.judgements], "answer": self.y}
+        )
+        table = pd.crosstab(frame["comparison"], frame["answer"])
+        return table.reindex(columns=[a for a in ANSWER_ORDER if a in table.columns], fill_value=0)
 
 
 def leave_one_effort_out(
-    units: Sequence[AnswerUnit], X: pd.DataFrame, chosen: dict[str, Predictor] | None = None
+    efforts: Sequence[Effort], model: EvidensModel, heads: Sequence[str] = tuple(HEADS)
 ) -> Evaluation:
-    """Every predictor under the same folds: each effort is scored by predictors that never saw it."""
-    y = np.array([u.self_assessed for u in units])
-    groups = np.array([u.effort_id for u in units])
-    splits = list(LeaveOneGroupOut().split(X, y, groups))
-    evaluation = Evaluation(folds=[(sorted(set(groups[tr])), sorted(set(groups[te]))) for tr, te in splits])
-    for name, predict in (chosen or predictors()).items():
-        out_of_fold = np.zeros((len(units), len(ANSWER_ORDER)))
-        for train, test in splits:
-            out_of_fold[test] = predict(
-                X.iloc[train], y[train], [units[i] for i in train], X.iloc[test], [units[i] for i in test]
-            )
-        evaluation.probabilities[name] = out_of_fold
-        evaluation.metrics[name] = classification_metrics(y, out_of_fold)
-        predicted = np.array(ANSWER_ORDER)[np.argmax(out_of_fold, axis=1)]
+    """Every head of `model` and every baseline under the same folds: each labelled effort is scored by
+    predictors fitted on the others only. The first head is `model`'s own; its out-of-fold judgements are kept."""
+    assessed = [e for e in efforts if e.tests]
+    groups = np.array([e.effort_id for e in assessed])
+    splits = list(LeaveOneGroupOut().split(assessed, groups=groups))
+    evaluation = Evaluation(folds=[(sorted(groups[tr]), sorted(groups[te])) for tr, te in splits])
+    order = [model.head, *(h for h in heads if h != model.head)]
+    evaluation.model_name = MODEL.format(head=model.head)
+    names = [MODEL.format(head=h) for h in order] + ["model, prior = training answers", *BASELINES]
+    fold_probabilities: dict[str, list[np.ndarray]] = {name: [] for name in names}
+    for train, test in splits:
+        train_efforts, test_efforts = [assessed[i] for i in train], [assessed[i] for i in test]
+        for head in order:
+            fitted = clone(model).set_params(head=head).fit(train_efforts)
+            test_judgements = fitted.judge(test_efforts)
+            fold_probabilities[MODEL.format(head=head)].append(fitted.probabilities(test_judgements))
+            if head == model.head:
+                train_judgements = fitted.judge(train_efforts)
+                evaluation.judgements.extend(test_judgements)
+                fold_probabilities["model, prior = training answers"].append(
+                    fitted.probabilities(test_judgements, fitted.train_prior_)
+                )
+        X_train, X_test = EvidensModel._matrix(train_judgements), EvidensModel._matrix(test_judgements)
+        y_train = np.array([j.unit.self_assessed for j in train_judgements])
+        for name, baseline in BASELINES.items():
+            extra = {"train": train_judgements} if baseline is criterion_prior_baseline else {}
+            fold_probabilities[name].append(baseline(X_train, y_train, test_judgements, X_test, **extra))
+    y = evaluation.y
+    pages = [j.unit.effort_id for j in evaluation.judgements]
+    for name in names:
+        probabilities = np.vstack(fold_probabilities[name])
+        evaluation.probabilities[name] = probabilities
+        evaluation.metrics[name] = classification_metrics(y, probabilities, pages)
+        predicted = np.array(ANSWER_ORDER)[np.argmax(probabilities, axis=1)]
         evaluation.confusion[name] = confusion_matrix(y, predicted, labels=list(ANSWER_ORDER))
     return evaluation
+
+
+def markdown_table(evaluation: Evaluation) -> str:
+    """The README's evaluation table: each figure with its 95% bootstrap interval."""
+    lines = [
+        "| predictor | macro-F1 [95% CI] | QWK [95% CI] | accuracy [95% CI] | recall Nej / Delvist / Ja "
+        "| AUC Ja vs Nej within page | log-loss |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name, m in evaluation.metrics.items():
+        cells = [
+            f"{m[k]:.2f} [{m[k + '_low']:.2f}, {m[k + '_high']:.2f}]" for k in ("macro_f1", "qwk", "accuracy")
+        ]
+        recall = " / ".join(f"{m['recall_' + a.lower()]:.2f}" for a in ANSWER_ORDER)
+        auc = "n/a" if np.isnan(m["auc_ja_vs_nej_within_page"]) else f"{m['auc_ja_vs_nej_within_page']:.2f}"
+        lines.append(
+            f"| {name} | {' | '.join(cells)} | {recall} | {auc} ({int(m['auc_pairs'])} pairs) | {m['log_loss']:.2f} |"
+        )
+    return "\n".join(lines)

@@ -6,8 +6,7 @@ multinomial logistic regression, for the ablation. `classes_` is in the given `l
 for evidens), never in scikit-learn's alphabetical order, and `probability_columns` names the columns of
 `predict_proba`.
 
-`make_model` wraps it with the feature scaling and the reduction of the criterion embedding into the model
-that `evidens train` fits on the feature table.
+`pipeline.heads` wraps it as the `ordinal` head of `EvidensModel`.
 """
 
 from __future__ import annotations
@@ -16,16 +15,9 @@ from collections.abc import Sequence
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
-from sklearn.compose import ColumnTransformer
-from sklearn.decomposition import PCA
 from sklearn.linear_model import LogisticRegression
-from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import StandardScaler
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
-
-from pipeline.classify.features import columns_of
-from pipeline.records import ANSWER_ORDER
 
 RANDOM_STATE = 0
 
@@ -38,8 +30,9 @@ class OrdinalLogisticClassifier(ClassifierMixin, BaseEstimator):
         self.ordinal = ordinal
         self.C = C
 
-    def fit(self, X, y):
+    def fit(self, X, y, sample_weight=None):
         X, y = validate_data(self, X, y)
+        weights = np.ones(len(y)) if sample_weight is None else np.asarray(sample_weight, dtype=float)
         check_classification_targets(y)
         self.classes_ = np.asarray(self.label_order) if self.label_order is not None else np.unique(y)
         if unknown := set(np.unique(y)) - set(self.classes_):
@@ -47,26 +40,28 @@ class OrdinalLogisticClassifier(ClassifierMixin, BaseEstimator):
         ranks = self._ranks(y)
         if self.ordinal:
             self.estimators_ = [
-                self._binary(X, ranks >= threshold) for threshold in range(1, len(self.classes_))
+                self._binary(X, ranks >= threshold, weights) for threshold in range(1, len(self.classes_))
             ]
         else:
-            self.estimators_ = [self._multinomial(X, ranks)]
+            self.estimators_ = [self._multinomial(X, ranks, weights)]
         return self
 
     def _ranks(self, y) -> np.ndarray:
         position = {label: i for i, label in enumerate(self.classes_)}
         return np.array([position[label] for label in y])
 
-    def _binary(self, X, target: np.ndarray):
+    def _binary(self, X, target: np.ndarray, weights: np.ndarray):
         if target.all() or not target.any():  # a threshold no training label crosses: a smoothed constant
-            return float((target.sum() + 0.5) / (len(target) + 1))
-        return LogisticRegression(C=self.C, max_iter=1000, random_state=RANDOM_STATE).fit(X, target)
+            return float((weights[target].sum() + 0.5) / (weights.sum() + 1))
+        model = LogisticRegression(C=self.C, max_iter=1000, random_state=RANDOM_STATE)
+        return model.fit(X, target, sample_weight=weights)
 
-    def _multinomial(self, X, ranks: np.ndarray):
+    def _multinomial(self, X, ranks: np.ndarray, weights: np.ndarray):
         seen = np.unique(ranks)
         if len(seen) == 1:
             return int(seen[0])
-        return LogisticRegression(C=self.C, max_iter=1000, random_state=RANDOM_STATE).fit(X, ranks)
+        model = LogisticRegression(C=self.C, max_iter=1000, random_state=RANDOM_STATE)
+        return model.fit(X, ranks, sample_weight=weights)
 
     def predict_proba(self, X) -> np.ndarray:
         check_is_fitted(self)
@@ -101,34 +96,3 @@ class OrdinalLogisticClassifier(ClassifierMixin, BaseEstimator):
         tags = super().__sklearn_tags__()
         tags.classifier_tags.poor_score = True  # tiny data by design; checks should not demand high accuracy
         return tags
-
-
-DEFAULT_GROUPS = ("sim", "section", "lex", "cue", "test", "crit")
-CRITERION_COMPONENTS = 4
-
-
-def make_model(
-    columns: Sequence[str], groups: Sequence[str] = DEFAULT_GROUPS, ordinal: bool = True, C: float = 1.0
-):
-    """Scale the numeric features, reduce the criterion embedding to a few whitened components (unit variance,
-    like the scaled features, so that one penalty treats both alike), classify."""
-    import pandas as pd
-
-    frame = pd.DataFrame(columns=list(columns))
-    numeric = columns_of(frame, [g for g in groups if g != "crit"])
-    criterion = columns_of(frame, ["crit"]) if "crit" in groups else []
-    transformers = [("numeric", StandardScaler(), numeric)] if numeric else []
-    if criterion:
-        transformers.append(
-            (
-                "criterion",
-                PCA(n_components=CRITERION_COMPONENTS, whiten=True, random_state=RANDOM_STATE),
-                criterion,
-            )
-        )
-    return Pipeline(
-        [
-            ("features", ColumnTransformer(transformers, remainder="drop")),
-            ("classifier", OrdinalLogisticClassifier(label_order=ANSWER_ORDER, ordinal=ordinal, C=C)),
-        ]
-    )

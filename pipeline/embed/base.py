@@ -15,6 +15,10 @@ class Embedder(Protocol):
     """Texts in, L2-normalised float32 rows out. `embedder_id` names the model exactly (cache key)."""
 
     embedder_id: str
+    #: True when the embedder learns from the corpus (its IDF, say): a model fits it on its training pages.
+    needs_fit: bool
+    #: True when a text's vector depends on nothing but the text and the model: vectors may be cached on disk.
+    cacheable: bool
 
     def embed(self, texts: Sequence[str], role: TextRole) -> np.ndarray: ...
 

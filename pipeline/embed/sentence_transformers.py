@@ -14,6 +14,9 @@ from pipeline.embed.base import TextRole, l2_normalise, register_embedder
 class SentenceTransformerEmbedder:
     """Uses the model's own "query"/"passage" prompts when it defines them (e5-style models do)."""
 
+    needs_fit = False
+    cacheable = True
+
     def __init__(self, model: str, batch_size: int = 32):
         self.model_name = model
         self.batch_size = batch_size

@@ -19,6 +19,9 @@ N_FEATURES = 2**12
 
 
 class TfidfEmbedder:
+    needs_fit = True
+    cacheable = False  # cheap to compute, and its vectors change with every fit
+
     def __init__(self) -> None:
         self._hasher = HashingVectorizer(
             analyzer="char_wb", ngram_range=(3, 5), n_features=N_FEATURES, alternate_sign=False, norm=None

@@ -116,6 +116,22 @@ class CriteriaCatalogue:
             criterion.phrasings.add(answer.item)
 
     @classmethod
+    def from_efforts(cls, efforts: list[Effort], **kwargs) -> CriteriaCatalogue:
+        """The criteria that the efforts' answers already carry (ids assigned), without matching anew."""
+        catalogue = cls(**kwargs)
+        for effort in efforts:
+            for test in effort.tests:
+                for answer in test.answers:
+                    criterion = catalogue.criteria.setdefault(
+                        answer.criterion_id, Criterion(answer.criterion_id, canonical_criterion(answer.item))
+                    )
+                    criterion.tests.add(test.kind)
+                    if test.target_group:
+                        criterion.target_groups.add(test.target_group)
+                    criterion.phrasings.add(answer.item)
+        return catalogue
+
+    @classmethod
     def load(cls, path: Path, **kwargs) -> CriteriaCatalogue:
         if not path.exists():
             return cls(**kwargs)

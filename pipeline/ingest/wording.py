@@ -56,3 +56,29 @@ def canonical_criterion(item: str) -> str:
 def criterion_key(text: str) -> str:
     """Exact-match key of a canonical criterion: case, punctuation and spacing ignored."""
     return re.sub(r"\s+", " ", re.sub(r"[^\wæøå ]+", " ", text.lower())).strip()
+
+
+# The test's frames around a requirement. The Ja and Delvist phrasings of a criterion wrap it in one of these
+# ("Jobcenteret har en fast praksis, der sikrer, at ...") while the Nej phrasing drops it, so a frame, too,
+# encodes the answer level; "i tilfælde" is what "i mindst 9 ud af 10 tilfælde" leaves behind.
+_FRAMES = [
+    re.compile(
+        r"^(?:jobcent(?:ere|re)t|vi)\s+(?:har\s+)?(?:en\s+fast\s+praksis|faste\s+arbejdsgange)\s*,?\s*"
+        r"(?:der|som)\s+sikrer\s*,?\s*(?:at\s+)?",
+        re.I,
+    ),
+    re.compile(r"^jobcent(?:ere|re)t\s+sikrer\s*,?\s*(?:at\s+)?", re.I),
+    re.compile(r"\b(?:i|for)\s+(?:tilfælde|samtaler|borgere)\s*(?=,|$)", re.I),
+    re.compile(r"(?<=\bder\s)i\s+tilfælde\s+|^i\s+tilfælde\s+", re.I),
+]
+_HYPHENATION = re.compile(r"(?<=[a-zæøå]{2})-(?=[a-zæøå]{2})")  # "be-skæftigelse"; "job-databaser" is rare
+
+
+def core_requirement(item: str) -> str:
+    """The criterion's core requirement: its canonical text with the test's frames removed as well, so that
+    every answer-level phrasing of one criterion gives the same text. This is all a model ever sees of it."""
+    text = canonical_criterion(item)
+    for frame in _FRAMES:
+        text = frame.sub("", text).strip(" ,")
+    text = re.sub(r"\s*,\s*,", ",", re.sub(r"\s{2,}", " ", text)).strip(" ,;")
+    return text[:1].upper() + text[1:] if text else text

@@ -39,6 +39,9 @@ class ReportRow:
     p_delvist: float
     p_nej: float
     evidence: list[tuple[str, str]]  # (section, sentence)
+    p_stated: float = 0.0
+    comparison: str = ""
+    basis: str = ""
     reasons: list[str] = field(default_factory=list)
 
 

@@ -1,40 +1,45 @@
-"""Assemble the report's rows from the classifier stage's data, probabilities and flags."""
+"""Assemble the report's rows from the model's predictions and the flags raised on them."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from pathlib import Path
 
-import numpy as np
-
-from pipeline.classify.train import TrainingData, predictions_from
-from pipeline.records import Flag
+from pipeline.records import Flag, Prediction
 from pipeline.report.html import ReportRow
 
-EVIDENCE_SHOWN = 3
 THEME_OUTPUTS = (
     ("themes (table)", "themes.csv"),
     ("theme map", "themes_map.png"),
     ("themes by municipality", "themes_by_municipality.png"),
 )
+_EVIDENCE_PART = re.compile(r"^\[(?P<section>[a-z]+)\] (?P<sentence>.*)$", re.S)
 
 
-def report_rows(data: TrainingData, probabilities: np.ndarray, flags: Sequence[Flag]) -> list[ReportRow]:
+def evidence_parts(evidence: str) -> list[tuple[str, str]]:
+    """ "[section] sentence | [section] sentence" (a Prediction's evidence) -> [(section, sentence), ...]."""
+    parts = []
+    for part in evidence.split(" | ") if evidence else []:
+        match = _EVIDENCE_PART.match(part)
+        parts.append((match["section"], match["sentence"]) if match else ("", part))
+    return parts
+
+
+def report_rows(predictions: Sequence[Prediction], flags: Sequence[Flag]) -> list[ReportRow]:
     reasons: dict[tuple[str, str, str], list[str]] = {}
     for flag in flags:
         reasons.setdefault((flag.effort_id, flag.criterion_id, flag.test_kind), []).append(flag.reason)
-    rows = []
-    for unit, prediction in zip(data.units, predictions_from(data, probabilities), strict=True):
-        scores = data.scores[(unit.effort_id, unit.criterion_id)]
-        order = scores.ranked(data.settings.alpha, EVIDENCE_SHOWN)
-        rows.append(
-            ReportRow(
-                **prediction.model_dump(exclude={"evidence"}),
-                evidence=[(scores.candidates[i].section, scores.candidates[i].text) for i in order],
-                reasons=sorted(set(reasons.get((unit.effort_id, unit.criterion_id, unit.test_kind), []))),
-            )
+    return [
+        ReportRow(
+            **prediction.model_dump(exclude={"evidence", "basis_sentence"}),
+            evidence=evidence_parts(prediction.evidence),
+            reasons=sorted(
+                set(reasons.get((prediction.effort_id, prediction.criterion_id, prediction.test_kind), []))
+            ),
         )
-    return rows
+        for prediction in predictions
+    ]
 
 
 def report_links(folder: Path) -> list[tuple[str, str]]:

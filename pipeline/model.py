@@ -1,0 +1,289 @@
+"""`EvidensModel`: the one fitted object from pages to Ja/Delvist/Nej, in the manner of SetFit's body and head.
+
+The **body** reads a page: it segments it, embeds its sentences and each criterion's core requirement (the
+registered embedder, cached where the embedder allows), ranks the evidence (dense + lexical), decides whether
+the page states the criterion at all (P(stated)), and compares what the criterion requires with what the
+evidence says (`pipeline.requirements`). The **head** (`pipeline.heads`, swappable by name) turns those
+judgement features into P(answer | page), fitted with balanced weights; the model then applies a prior: uniform
+("balanced", the default, so that every answer can be predicted) or one the user gives for a page.
+
+Everything that is fitted lives here: the criteria catalogue, the lexical IDF, the ranking settings, the head
+and the training answers' prior. The MLflow pyfunc, `evidens predict`, `batch`, `flag` and the report all go
+through `EvidensModel.predict`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from sklearn.base import BaseEstimator
+from sklearn.utils.class_weight import compute_sample_weight
+
+from pipeline.embed.base import DEFAULT_EMBEDDER, Embedder
+from pipeline.evidence import (
+    CriterionScores,
+    RankingSettings,
+    fit_lexical,
+    load_ranking_settings,
+    score_criteria,
+)
+from pipeline.heads import DEFAULT_HEAD, JUDGEMENT_FEATURES, fit_head, make_head
+from pipeline.ingest.criteria import CriteriaCatalogue
+from pipeline.records import ANSWER_ORDER, Effort, Prediction
+from pipeline.requirements import Comparison, Requirement, compare, content_words, requirement_of
+
+EVIDENCE_IN_PREDICTION = 3
+STATED_THRESHOLD = 0.5
+Prior = Mapping[str, float]
+
+
+def parse_prior(text: str) -> dict[str, float]:
+    """ "Ja=0.6,Delvist=0.3,Nej=0.1" -> a normalised prior; "balanced" -> uniform. Raises ValueError."""
+    if text.strip().lower() == "balanced":
+        return dict.fromkeys(ANSWER_ORDER, 1 / len(ANSWER_ORDER))
+    prior: dict[str, float] = {}
+    for part in text.split(","):
+        label, _, value = part.partition("=")
+        label = label.strip().capitalize()
+        if label not in ANSWER_ORDER:
+            raise ValueError(f"prior: unknown answer {label!r} (expected Ja, Delvist or Nej)")
+        try:
+            prior[label] = float(value)
+        except ValueError:
+            raise ValueError(f"prior: {part.strip()!r} is not ANSWER=NUMBER") from None
+    if set(prior) != set(ANSWER_ORDER) or any(v < 0 for v in prior.values()) or sum(prior.values()) <= 0:
+        raise ValueError("prior: give Ja, Delvist and Nej, each >= 0, e.g. Ja=0.6,Delvist=0.3,Nej=0.1")
+    total = sum(prior.values())
+    return {label: prior[label] / total for label in ANSWER_ORDER}
+
+
+@dataclass(frozen=True)
+class AnswerUnit:
+    """One answered item of one page: what the model predicts, and what it is compared with."""
+
+    effort_id: str
+    test_kind: str
+    criterion_id: str
+    item: str
+    self_assessed: str | None
+
+
+def answer_units(efforts: Sequence[Effort]) -> list[AnswerUnit]:
+    return [
+        AnswerUnit(effort.effort_id, test.kind, answer.criterion_id, answer.item, answer.answer)
+        for effort in efforts
+        for test in effort.tests
+        for answer in test.answers
+    ]
+
+
+def corpus_hash(efforts: Sequence[Effort]) -> str:
+    """Hash of the labelled data a model sees: each effort's content and its answers, order-independent."""
+    content = sorted(
+        json.dumps([e.content_sha256, [[a.criterion_id, a.answer] for t in e.tests for a in t.answers]])
+        for e in efforts
+        if e.tests
+    )
+    return hashlib.sha256("\n".join(content).encode()).hexdigest()
+
+
+@dataclass
+class Judgement:
+    """The body's reading of one answered criterion of one page."""
+
+    unit: AnswerUnit
+    scores: CriterionScores
+    requirement: Requirement
+    p_stated: float
+    comparison: Comparison
+    evidence: str  # the top sentences, " | "-separated, each with its section
+
+    @property
+    def features(self) -> list[float]:
+        """One row in the order of JUDGEMENT_FEATURES."""
+        page_words = {w[:6] for s in self.scores.candidates for w in content_words(s.text)}
+        practice = [w[:6] for w in self.requirement.practice]
+        outcome = self.comparison.outcome
+        return [
+            self.p_stated,
+            float(self.scores.dense.max(initial=0.0)),
+            float(self.scores.lexical.max(initial=0.0)),
+            sum(w in page_words for w in practice) / max(len(practice), 1),
+            float(bool(self.requirement.measurable)),
+            float(outcome == "meets"),
+            float(outcome == "partly"),
+            float(outcome == "falls short"),
+            float(outcome == "not stated"),
+        ]
+
+
+class EvidensModel(BaseEstimator):
+    """Pages in, one Prediction per answered criterion out. Parameters:
+
+    embedder   registry name of the dense embedder (e5-offline, tfidf, st:<model>, ...)
+    head       registry name of the head (pipeline.heads.HEADS)
+    prior      "balanced" (every answer equally likely a priori) or "Ja=..,Delvist=..,Nej=.." for all pages
+    k          evidence sentences per criterion that the comparison reads and a prediction quotes
+    cache      embedding cache (SQLite) for cacheable embedders; None: pipeline.embed.DEFAULT_CACHE
+    """
+
+    def __init__(
+        self,
+        embedder: str = DEFAULT_EMBEDDER,
+        head: str = DEFAULT_HEAD,
+        prior: str = "balanced",
+        k: int = EVIDENCE_IN_PREDICTION,
+        cache: str | None = None,
+    ):
+        self.embedder = embedder
+        self.head = head
+        self.prior = prior
+        self.k = k
+        self.cache = cache
+
+    # -- fitting --------------------------------------------------------------------------------------------
+    def fit(self, efforts: Sequence[Effort], catalogue: CriteriaCatalogue | None = None) -> EvidensModel:
+        """Fit on the labelled efforts (those with a self-assessment); criterion ids must be assigned."""
+        from pipeline.segment import segment_efforts
+
+        parse_prior(self.prior)  # fail before any work
+        assessed = [e for e in efforts if e.tests]
+        if not assessed:
+            raise ValueError("no effort with a self-assessment to fit on")
+        self.catalogue_ = catalogue or CriteriaCatalogue.from_efforts(assessed)
+        self.settings_: RankingSettings = load_ranking_settings(self.embedder)[0]
+        self.lexical_ = fit_lexical(list(segment_efforts(assessed)))
+        judgements = self.judge(assessed)
+        y = np.array([j.unit.self_assessed for j in judgements])
+        self.train_prior_ = {label: float(np.mean(y == label)) for label in ANSWER_ORDER}
+        self.trained_on_ = sorted({e.content_sha256 for e in assessed})
+        self.n_answers_ = len(y)
+        self.head_ = fit_head(
+            make_head(self.head), self._matrix(judgements), y, compute_sample_weight("balanced", y)
+        )
+        return self
+
+    # -- the body -----------------------------------------------------------------------------------------------
+    def _dense(self) -> Embedder:
+        from pipeline.embed import DEFAULT_CACHE, CachedEmbedder, get_embedder
+
+        embedder = getattr(self, "_dense_embedder", None)
+        if embedder is None:
+            embedder = get_embedder(self.embedder)
+            if embedder.needs_fit:  # a corpus-fitted embedder is the model's own lexical one
+                embedder = self.lexical_
+            elif embedder.cacheable:
+                embedder = CachedEmbedder(embedder, Path(self.cache) if self.cache else DEFAULT_CACHE)
+            self._dense_embedder = embedder
+        return embedder
+
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        state.pop("_dense_embedder", None)  # rebuilt from its registry name where the model is loaded
+        return state
+
+    def assign_criteria(self, efforts: Sequence[Effort]) -> None:
+        """Give every answer without a criterion id the id of the known criterion it means (in place)."""
+        missing = [e for e in efforts if any(not a.criterion_id for t in e.tests for a in t.answers)]
+        if missing:
+            self.catalogue_.assign(missing)
+
+    def judge(self, efforts: Sequence[Effort]) -> list[Judgement]:
+        """The body's reading of every answered criterion of the efforts, each page on its own."""
+        from pipeline.segment import segment_efforts
+
+        assessed = [e for e in efforts if e.tests]
+        self.assign_criteria(assessed)
+        sentences = list(segment_efforts(assessed))
+        scores = score_criteria(assessed, sentences, self._dense(), self.lexical_)
+        by_key = {(s.effort_id, s.criterion_id): s for s in scores}
+        judgements = []
+        for unit in answer_units(assessed):
+            item = by_key[(unit.effort_id, unit.criterion_id)]
+            order = item.ranked(self.settings_.alpha, self.k)
+            texts = [item.candidates[i].text for i in order]
+            p_stated = self.settings_.documented_probability(
+                float(item.dense.max(initial=0.0)), float(item.lexical.max(initial=0.0))
+            )
+            requirement = requirement_of(item.query)
+            judgements.append(
+                Judgement(
+                    unit=unit,
+                    scores=item,
+                    requirement=requirement,
+                    p_stated=p_stated,
+                    comparison=compare(requirement, texts, p_stated >= STATED_THRESHOLD),
+                    evidence=" | ".join(
+                        f"[{item.candidates[i].section}] {item.candidates[i].text}" for i in order
+                    ),
+                )
+            )
+        return judgements
+
+    @staticmethod
+    def _matrix(judgements: Sequence[Judgement]) -> np.ndarray:
+        return np.array([j.features for j in judgements], dtype=float).reshape(-1, len(JUDGEMENT_FEATURES))
+
+    # -- prediction -----------------------------------------------------------------------------------------
+    def probabilities(self, judgements: Sequence[Judgement], prior: Prior | None = None) -> np.ndarray:
+        """P(answer) per judgement, columns in ANSWER_ORDER, under the prior (default: the model's `prior`).
+
+        The head was fitted with balanced weights, so its output assumes a uniform prior; a prior π reweights
+        it to p(y) ∝ head(y) · π(y)."""
+        if not judgements:
+            return np.zeros((0, len(ANSWER_ORDER)))
+        target = prior or parse_prior(self.prior)
+        raw = self.head_.predict_proba(self._matrix(judgements))
+        weighted = raw * np.array([target[label] for label in ANSWER_ORDER])
+        return weighted / np.clip(weighted.sum(axis=1, keepdims=True), 1e-12, None)
+
+    def predict_proba(self, efforts: Sequence[Effort], prior: Prior | None = None) -> np.ndarray:
+        return self.probabilities(self.judge(efforts), prior)
+
+    def predict(
+        self, efforts: Sequence[Effort], priors: Mapping[str, Prior] | None = None
+    ) -> list[Prediction]:
+        """One Prediction per answered criterion; `priors` maps an effort id to the prior known for that page."""
+        judgements = self.judge(efforts)
+        rows = []
+        for judgement in judgements:
+            prior = (priors or {}).get(judgement.unit.effort_id)
+            rows.append(prediction_from(judgement, self.probabilities([judgement], prior)[0]))
+        return rows
+
+    def saw_answers_of(self, effort: Effort) -> bool:
+        """Whether the head was fitted on this page's answers (then it may not judge them)."""
+        return getattr(self.head_, "uses_answers", True) and effort.content_sha256 in self.trained_on_
+
+    def fingerprint(self, efforts: Sequence[Effort]) -> str:
+        """Same training data and parameters, same fingerprint: an unchanged model is not registered again."""
+        params = {k: v for k, v in self.get_params().items() if k != "cache"}
+        return hashlib.sha256(
+            json.dumps([corpus_hash(efforts), params], sort_keys=True).encode()
+        ).hexdigest()[:16]
+
+
+def prediction_from(judgement: Judgement, probabilities: np.ndarray) -> Prediction:
+    by_label = dict(zip(ANSWER_ORDER, probabilities, strict=True))
+    unit = judgement.unit
+    return Prediction(
+        effort_id=unit.effort_id,
+        criterion_id=unit.criterion_id,
+        test_kind=unit.test_kind,
+        item=unit.item,
+        p_ja=round(float(by_label["Ja"]), 6),
+        p_delvist=round(float(by_label["Delvist"]), 6),
+        p_nej=round(float(by_label["Nej"]), 6),
+        predicted=ANSWER_ORDER[int(np.argmax(probabilities))],
+        self_assessed=unit.self_assessed or "",
+        p_stated=round(judgement.p_stated, 6),
+        comparison=judgement.comparison.outcome,
+        basis=judgement.comparison.basis,
+        basis_sentence=judgement.comparison.sentence,
+        evidence=judgement.evidence,
+    )

@@ -1,0 +1,68 @@
+"""The hand-checked support set (labels/support.csv) and how well the flags agree with it.
+
+For each labelled item a reader of this project recorded whether the page's text supports the claimed answer:
+`supported`, `over-claimed` (the text states less than the claim, or nothing, for a Ja or Delvist),
+`understated` (the text states more than the claim) or `unclear`, with a one-line reason. It is one reader's
+judgement of two pages, not ground truth; the flags are measured against it.
+`python -m pipeline.support [FLAGS_CSV] [SUPPORT_CSV]` prints the figures.
+"""
+
+from __future__ import annotations
+
+import csv
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from pipeline.records import Flag
+
+SUPPORT_FILE = Path("labels") / "support.csv"
+SUPPORT_VALUES = ("supported", "over-claimed", "understated", "unclear")
+WRONG_CLAIM = ("over-claimed", "understated")  # what a flag should point at
+ITEM_REASONS = ("unsupported_claim", "model_disagrees", "wording_mismatch", "cross_test_contradiction")
+
+
+def load_support(path: Path = SUPPORT_FILE) -> dict[tuple[str, str, str], str]:
+    """(effort_id, criterion_id, test_kind) -> support value."""
+    with path.open(encoding="utf-8", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    for number, row in enumerate(rows, start=2):
+        if row["support"] not in SUPPORT_VALUES:
+            raise ValueError(
+                f"{path}: line {number}: support {row['support']!r} is not one of {SUPPORT_VALUES}"
+            )
+    return {(r["effort_id"], r["criterion_id"], r["test_kind"]): r["support"] for r in rows}
+
+
+def flag_quality(flags: Sequence[Flag], support: dict[tuple[str, str, str], str]) -> dict[str, float]:
+    """Precision (flagged items the reader finds over-claimed or understated) and recall (of those items, and
+    of the over-claimed ones alone), over the items of the support set; score flags are not item flags."""
+    flagged = {(f.effort_id, f.criterion_id, f.test_kind) for f in flags if f.reason in ITEM_REASONS} & set(
+        support
+    )
+    wrong = {key for key, value in support.items() if value in WRONG_CLAIM}
+    over = {key for key, value in support.items() if value == "over-claimed"}
+    return {
+        "flagged_items": len(flagged),
+        "precision": len(flagged & wrong) / len(flagged) if flagged else float("nan"),
+        "recall": len(flagged & wrong) / len(wrong) if wrong else float("nan"),
+        "recall_over_claimed": len(flagged & over) / len(over) if over else float("nan"),
+        "wrong_claims": len(wrong),
+    }
+
+
+def main(argv: list[str]) -> None:
+    from pipeline.corpus import read_flags
+
+    flags_path = Path(argv[0]) if argv else Path("reports") / "flags.csv"
+    support = load_support(Path(argv[1]) if len(argv) > 1 else SUPPORT_FILE)
+    quality = flag_quality(read_flags(flags_path), support)
+    print(f"support set: {len(support)} items, {quality['wrong_claims']} over-claimed or understated")
+    print(
+        f"flags ({flags_path}): {quality['flagged_items']} items flagged; precision {quality['precision']:.2f}, "
+        f"recall {quality['recall']:.2f} (over-claimed alone: {quality['recall_over_claimed']:.2f})"
+    )
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
