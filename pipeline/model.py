@@ -14,6 +14,7 @@ through `EvidensModel.predict`.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
@@ -188,10 +189,12 @@ class EvidensModel(BaseEstimator):
         return state
 
     def assign_criteria(self, efforts: Sequence[Effort]) -> None:
-        """Give every answer without a criterion id the id of the known criterion it means (in place)."""
+        """Give every answer without a criterion id the id of the known criterion it means (in place). The
+        fitted catalogue itself is left as it was: predicting never changes the model."""
         missing = [e for e in efforts if any(not a.criterion_id for t in e.tests for a in t.answers)]
         if missing:
-            self.catalogue_.assign(missing)
+            known = [copy.deepcopy(c) for c in self.catalogue_.criteria.values()]
+            CriteriaCatalogue(known, threshold=self.catalogue_.threshold).assign(missing)
 
     def judge(self, efforts: Sequence[Effort]) -> list[Judgement]:
         """The body's reading of every answered criterion of the efforts, each page on its own."""

@@ -111,20 +111,9 @@ def confusion_png(matrix: np.ndarray, title: str, path: Path) -> None:
 
 def answers_frame(efforts: Sequence[Effort]) -> pd.DataFrame:
     """The labelled answers a model is trained on, one row each (for MLflow's log_input)."""
-    return pd.DataFrame(
-        [
-            {
-                "effort_id": e.effort_id,
-                "test_kind": t.kind,
-                "criterion_id": a.criterion_id,
-                "answer": a.answer,
-            }
-            for e in efforts
-            for t in e.tests
-            for a in t.answers
-        ],
-        columns=["effort_id", "test_kind", "criterion_id", "answer"],
-    )
+    from pipeline.ingest.criteria import ANSWERS_COLUMNS, answers_rows
+
+    return pd.DataFrame(answers_rows(list(efforts)), columns=list(ANSWERS_COLUMNS))
 
 
 def log_evaluation(evaluation: Evaluation) -> None:

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from pipeline.corpus import write_corpus
+from pipeline.embed import register_embedder
 from pipeline.ingest import IngestResult, ingest_paths
 from pipeline.ingest.criteria import CriteriaCatalogue, save_answers
 from pipeline.records import Effort
@@ -22,6 +23,47 @@ TAARNBY = RAW / "taarnby_flere_skal_med_2.txt"
 ODSHERRED = RAW / "odsherred_tidlig_jobrettet_indsats.txt"
 THEME = RAW / "kl_tema_virksomhedsrettede_indsatser.txt"
 REPORT = RAW / "jobfirst_delrapport_3_organisering.txt"
+
+
+class FakeEmbedder:
+    """A registered fake (test fixture): deterministic unit vectors from the text's character trigrams, so that
+    similar texts are close. Fast, needs no model, and makes no claim about quality."""
+
+    needs_fit = False
+    cacheable = False
+    embedder_id = "fake:trigram-32"
+
+    def embed(self, texts, role):
+        import zlib
+
+        import numpy as np
+
+        from pipeline.embed import l2_normalise
+
+        rows = np.zeros((len(texts), 32), dtype=np.float32)
+        for row, text in enumerate(texts):
+            lower = f"  {text.lower()} "
+            for i in range(len(lower) - 2):
+                rows[row, zlib.crc32(lower[i : i + 3].encode()) % 32] += 1.0
+        return l2_normalise(rows) if len(texts) else rows
+
+
+@register_embedder("fake")
+def make_fake_embedder(argument: str) -> FakeEmbedder:
+    return FakeEmbedder()
+
+
+@pytest.fixture(scope="session")
+def labelled_efforts(ingested) -> list[Effort]:
+    return [e for e in ingested.efforts if e.tests]
+
+
+@pytest.fixture(scope="session")
+def fake_model(labelled_efforts):
+    """An EvidensModel on the fake embedder (default rules head), fitted on the two labelled pages."""
+    from pipeline.model import EvidensModel
+
+    return EvidensModel(embedder="fake").fit(labelled_efforts)
 
 
 @pytest.fixture(scope="session")

@@ -27,7 +27,9 @@ def _check_vectors(vectors: np.ndarray, n: int) -> None:
 
 
 def test_registry_names():
-    assert registered_embedders() == ["e5-offline", "st", "tfidf"]
+    assert registered_embedders() == ["e5-offline", "fake", "st", "tfidf"]  # "fake": tests/conftest.py's
+    assert get_embedder("tfidf").needs_fit and not get_embedder("tfidf").cacheable
+    assert get_embedder("e5-offline").cacheable and not get_embedder("e5-offline").needs_fit
     with pytest.raises(ValueError, match="unknown embedder 'bert'"):
         get_embedder("bert")
 

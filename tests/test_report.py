@@ -8,7 +8,9 @@ import numpy as np
 import pytest
 from conftest import REPO
 
-from pipeline.flags import flag_corpus
+from pipeline.classify.evaluate import leave_one_effort_out
+from pipeline.flags import all_flags
+from pipeline.model import EvidensModel
 from pipeline.records import Effort, Sections
 from pipeline.report import ReportRow, write_report
 from pipeline.report.rows import report_rows
@@ -19,8 +21,12 @@ INJECTED = ["<script>window.__pwned = 1</script>", '"><img src=x onerror="window
 
 @pytest.fixture(scope="session")
 def report_file(ingested, tmp_path_factory, embedding_cache):
-    flags, data, probabilities = flag_corpus(ingested.efforts, "e5-offline", embedding_cache)
-    rows = report_rows(data, probabilities, flags)
+    labelled = [e for e in ingested.efforts if e.tests]
+    predictions = leave_one_effort_out(
+        labelled, EvidensModel(cache=str(embedding_cache)), heads=("rules",)
+    ).predictions()
+    flags = all_flags(labelled, predictions)
+    rows = report_rows(predictions, flags)
     hostile = Effort(
         effort_id="injected-test-page",
         source="generated fixture",
@@ -33,7 +39,7 @@ def report_file(ingested, tmp_path_factory, embedding_cache):
     for n, text in enumerate(INJECTED):
         rows.append(
             ReportRow("injected-test-page", f"crit-x{n}", "evidence_test", text, "Ja", "Nej", 0.1 * n, 0.2, 0.7 - 0.1 * n,
-                      [("description", text)], ["model_disagrees"])
+                      [("description", text)], ["model_disagrees"], 0.9, "partly", f"asks: {text} · page: {text}")
         )  # fmt: skip
     path = tmp_path_factory.mktemp("report") / "report.html"
     write_report(path, [*ingested.efforts, hostile], rows, flags)

@@ -39,10 +39,10 @@ class ReportRow:
     p_delvist: float
     p_nej: float
     evidence: list[tuple[str, str]]  # (section, sentence)
+    reasons: list[str] = field(default_factory=list)
     p_stated: float = 0.0
     comparison: str = ""
     basis: str = ""
-    reasons: list[str] = field(default_factory=list)
 
 
 def claimed_vs_predicted_png(efforts: Sequence[Effort], rows: Sequence[ReportRow]) -> str:
