@@ -20,9 +20,8 @@ app = typer.Typer(
 )
 
 EXIT_REJECTED = 1
-DEFAULT_MODEL_URI = (
-    "models:/evidens@champion"  # pipeline.tracking.DEFAULT_MODEL_URI, without importing mlflow
-)
+# The registered model under pipeline.tracking's CHAMPION_ALIAS; written out so that the CLI need not import mlflow.
+DEFAULT_MODEL_URI = "models:/evidens@champion"
 
 CorpusOption = Annotated[Path, typer.Option(help="Folder written by `evidens ingest`.")]
 EmbedderOption = Annotated[str, typer.Option(help="e5-offline, tfidf or st:<model or folder>.")]

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cache
 from typing import Literal
 
@@ -141,9 +141,6 @@ class Requirement:
     practice: tuple[str, ...]
     quantities: tuple[Quantity, ...]
 
-    def asks(self, kind: QuantityKind) -> Quantity | None:
-        return next((q for q in self.quantities if q.kind == kind), None)
-
     @property
     def measurable(self) -> tuple[Quantity, ...]:
         """The parts a page can meet or miss: frequency, time limit, duration (a share is implied: nearly all)."""
@@ -157,9 +154,6 @@ class Comparison:
     outcome: Outcome
     basis: str
     sentence: str = ""
-    parts: tuple[tuple[str, str, str], ...] = field(
-        default=()
-    )  # (asked, stated, outcome) per measurable part
 
 
 def _unit_of(word: str) -> str | None:
@@ -435,4 +429,4 @@ def compare(requirement: Requirement, evidence: Sequence[str], stated: bool) -> 
         return Comparison("meets", "asks: the practice · page: describes it · meets", best)
     outcome = max((p[2] for p in parts), key=OUTCOMES.index)
     basis = " · ".join(f"asks: {a} · page: {s}" for a, s, _ in parts) + f" · {outcome}"
-    return Comparison(outcome, basis, sentence, tuple(parts))  # type: ignore[arg-type]
+    return Comparison(outcome, basis, sentence)  # type: ignore[arg-type]

@@ -40,7 +40,6 @@ DEFAULT_EXPERIMENT = "evidens"
 REGISTERED_MODEL = "evidens"
 TRAINED_ALIAS = "candidate"  # `evidens train` points it at every version it registers
 CHAMPION_ALIAS = "champion"  # moves only to a version whose out-of-fold macro-F1 is at least the champion's
-DEFAULT_MODEL_URI = f"models:/{REGISTERED_MODEL}@{CHAMPION_ALIAS}"
 FINGERPRINT_TAG = "evidens.fingerprint"
 MACRO_F1_TAG = "evidens.oof_macro_f1"
 

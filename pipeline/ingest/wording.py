@@ -71,7 +71,6 @@ _FRAMES = [
     re.compile(r"\b(?:i|for)\s+(?:tilfælde|samtaler|borgere)\s*(?=,|$)", re.I),
     re.compile(r"(?<=\bder\s)i\s+tilfælde\s+|^i\s+tilfælde\s+", re.I),
 ]
-_HYPHENATION = re.compile(r"(?<=[a-zæøå]{2})-(?=[a-zæøå]{2})")  # "be-skæftigelse"; "job-databaser" is rare
 
 
 def core_requirement(item: str) -> str:
