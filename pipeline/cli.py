@@ -149,7 +149,7 @@ def _model(embedder: str, head: str, prior: str, cache: Path):
     """An unfitted EvidensModel, its options checked before any work."""
     from pipeline.embed import registered_embedders
     from pipeline.heads import HEADS
-    from pipeline.model import EvidensModel, parse_prior
+    from pipeline.model import EvidensModel
 
     if embedder.partition(":")[0] not in registered_embedders():
         raise typer.BadParameter(
@@ -160,11 +160,17 @@ def _model(embedder: str, head: str, prior: str, cache: Path):
         raise typer.BadParameter(
             f"unknown head {head!r} (expected one of {', '.join(HEADS)})", param_hint="--head"
         )
+    _check_prior(prior)
+    return EvidensModel(embedder=embedder, head=head, prior=prior, cache=str(cache))
+
+
+def _check_prior(prior: str) -> None:
+    from pipeline.model import parse_prior
+
     try:
         parse_prior(prior)
     except ValueError as error:
         raise typer.BadParameter(str(error), param_hint="--prior") from None
-    return EvidensModel(embedder=embedder, head=head, prior=prior, cache=str(cache))
 
 
 def _labelled(corpus: Path, at_least: int):
@@ -297,17 +303,13 @@ def predict(
     """Predict Ja/Delvist/Nej for every criterion of each page with a registered model."""
     from pipeline import tracking
     from pipeline.ingest.readers import UnreadableFile, collect_files, read_page
-    from pipeline.model import parse_prior
     from pipeline.records import PREDICTION_COLUMNS
     from pipeline.tables import TABLE_SUFFIXES, write_table
 
     if out is not None and out.suffix.lower() not in TABLE_SUFFIXES:
         raise typer.BadParameter(f"{out}: expected one of {', '.join(TABLE_SUFFIXES)}", param_hint="--out")
     if prior:
-        try:
-            parse_prior(prior)
-        except ValueError as error:
-            raise typer.BadParameter(str(error), param_hint="--prior") from None
+        _check_prior(prior)
     tracking.configure(tracking_uri, "evidens")
     texts, failed = [], 0
     for path in collect_files(paths):

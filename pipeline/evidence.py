@@ -20,7 +20,7 @@ from typing import Literal
 
 import numpy as np
 
-from pipeline.embed import Embedder
+from pipeline.embed import DEFAULT_CACHE, CachedEmbedder, Embedder, get_embedder
 from pipeline.embed.tfidf import TfidfEmbedder
 from pipeline.ingest.wording import core_requirement
 from pipeline.records import Effort, Evidence, Sentence
@@ -59,6 +59,12 @@ class CriterionScores:
     def ranked(self, alpha: float, n: int | None = None) -> np.ndarray:
         """Indices of the candidates, best hybrid score first (ties in page order), the first n of them."""
         return np.argsort(-self.hybrid(alpha), kind="stable")[:n]
+
+    def documented_probability(self, settings: RankingSettings) -> float:
+        """P(the page documents, i.e. states, the criterion) from its best dense and lexical scores."""
+        return settings.documented_probability(
+            float(self.dense.max(initial=0.0)), float(self.lexical.max(initial=0.0))
+        )
 
 
 def fit_lexical(sentences: Sequence[Sentence]) -> TfidfEmbedder:
@@ -136,7 +142,7 @@ def rank_evidence(
         if not item.candidates:
             continue
         hybrid = item.hybrid(settings.alpha)
-        probability = settings.documented_probability(float(item.dense.max()), float(item.lexical.max()))
+        probability = item.documented_probability(settings)
         for rank, index in enumerate(item.ranked(settings.alpha, k), start=1):
             sentence = item.candidates[index]
             evidence.append(
@@ -157,6 +163,15 @@ def rank_evidence(
     return evidence
 
 
+def dense_embedder(name: str, lexical: TfidfEmbedder, cache: Path | None = None) -> Embedder:
+    """The registered embedder `name`, ready to score: one that learns from the corpus is the lexical embedder
+    already fitted on it, and one whose vectors may be cached is wrapped in the on-disk cache."""
+    embedder: Embedder = get_embedder(name)
+    if embedder.needs_fit:
+        return lexical
+    return CachedEmbedder(embedder, cache or DEFAULT_CACHE) if embedder.cacheable else embedder
+
+
 def evidence_scores(
     efforts: Sequence[Effort],
     embedder_name: str,
@@ -170,7 +185,6 @@ def evidence_scores(
     them were asked for, so the scores of one effort do not depend on the selection. A trained model passes
     the one fitted on its training corpus: then each effort is scored on its own, the same whether it comes
     alone (batch), with others (predict) or in a Spark partition. Returns the lexical embedder used."""
-    from pipeline.embed import DEFAULT_CACHE, CachedEmbedder, get_embedder
     from pipeline.segment import segment_efforts
 
     assessed = [e for e in efforts if e.tests]
@@ -178,11 +192,7 @@ def evidence_scores(
     sentences = list(segment_efforts(assessed if lexical is None else wanted))
     lexical = lexical or fit_lexical(sentences)
     settings, _ = load_ranking_settings(embedder_name)
-    embedder: Embedder = get_embedder(embedder_name)
-    if embedder.needs_fit:  # fitted on the corpus: the lexical embedder just fitted is that fit
-        embedder = lexical
-    elif embedder.cacheable:
-        embedder = CachedEmbedder(embedder, cache or DEFAULT_CACHE)
+    embedder = dense_embedder(embedder_name, lexical, cache)
     return score_criteria(wanted, sentences, embedder, lexical), settings, lexical
 
 

@@ -1,7 +1,8 @@
 """Flags: self-assessments that the page's own text does not support, each with a reason, a confidence and the
 basis in words. They are read off the model's predictions (one set per run), never computed apart from them.
 
-- unsupported_claim: Ja or Delvist on a criterion the page does not state (P(stated) < 0.5);
+- unsupported_claim: Ja or Delvist on a criterion the page does not state (P(stated) below the evidence
+  stage's DOCUMENTED_THRESHOLD, 0.5: "documented" and "stated" are one decision);
   confidence 1 - P(stated).
 - model_disagrees: only where the page states the criterion, and either the requirement comparison supports
   a lower answer than the claim (a figure the page gives falls short of the one asked, or the page gives none),
@@ -24,9 +25,10 @@ from decimal import ROUND_HALF_UP, Decimal
 
 import numpy as np
 
+from pipeline.evidence import DOCUMENTED_THRESHOLD
 from pipeline.ingest.wording import answer_level_in_wording
-from pipeline.model import STATED_THRESHOLD
 from pipeline.records import ANSWER_ORDER, SCORE_POINTS, Effort, Flag, Prediction
+from pipeline.requirements import NO_FIGURE
 
 SCORE_RULE = "mean of the answers with Ja = 5, Delvist = 2.5, Nej = 0, rounded half up to one decimal"
 SCORE_TOLERANCE = 0.05  # the published score has one decimal
@@ -68,20 +70,20 @@ def unsupported_claims(predictions: Sequence[Prediction]) -> list[Flag]:
     return [
         _flag(p, "unsupported_claim", 1.0 - p.p_stated)
         for p in predictions
-        if p.self_assessed in ("Ja", "Delvist") and p.p_stated < STATED_THRESHOLD
+        if p.self_assessed in ("Ja", "Delvist") and p.p_stated < DOCUMENTED_THRESHOLD
     ]
 
 
 def disagreement_confidence(prediction: Prediction) -> float:
     """How strongly the page (comparison) or the model points away from the claim; 0 where it does not."""
     claim = prediction.self_assessed
-    if claim not in ANSWER_ORDER or prediction.p_stated < STATED_THRESHOLD:
+    if claim not in ANSWER_ORDER or prediction.p_stated < DOCUMENTED_THRESHOLD:
         return 0.0
     confidence = 0.0
     supported = SUPPORTED_BY_COMPARISON.get(prediction.comparison)
     if supported is not None and _rank(claim) > _rank(supported):
         gap = (_rank(claim) - _rank(supported)) / (len(ANSWER_ORDER) - 1)
-        no_figure = "gives no figure" in prediction.basis and "falls short" not in prediction.basis
+        no_figure = NO_FIGURE in prediction.basis and prediction.comparison != "falls short"
         confidence = gap * prediction.p_stated * (NO_FIGURE_DISCOUNT if no_figure else 1.0)
     probabilities = _probabilities(prediction)
     if probabilities[_rank(claim)] <= DISAGREEMENT_PROBABILITY:

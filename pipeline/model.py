@@ -27,8 +27,10 @@ from sklearn.utils.class_weight import compute_sample_weight
 
 from pipeline.embed.base import DEFAULT_EMBEDDER, Embedder
 from pipeline.evidence import (
+    DOCUMENTED_THRESHOLD,
     CriterionScores,
     RankingSettings,
+    dense_embedder,
     fit_lexical,
     load_ranking_settings,
     score_criteria,
@@ -39,7 +41,6 @@ from pipeline.records import ANSWER_ORDER, Effort, Prediction
 from pipeline.requirements import Comparison, Requirement, compare, content_words, requirement_of
 
 EVIDENCE_IN_PREDICTION = 3
-STATED_THRESHOLD = 0.5
 Prior = Mapping[str, float]
 
 
@@ -171,17 +172,10 @@ class EvidensModel(BaseEstimator):
 
     # -- the body -----------------------------------------------------------------------------------------------
     def _dense(self) -> Embedder:
-        from pipeline.embed import DEFAULT_CACHE, CachedEmbedder, get_embedder
-
-        embedder = getattr(self, "_dense_embedder", None)
-        if embedder is None:
-            embedder = get_embedder(self.embedder)
-            if embedder.needs_fit:  # a corpus-fitted embedder is the model's own lexical one
-                embedder = self.lexical_
-            elif embedder.cacheable:
-                embedder = CachedEmbedder(embedder, Path(self.cache) if self.cache else DEFAULT_CACHE)
-            self._dense_embedder = embedder
-        return embedder
+        if getattr(self, "_dense_embedder", None) is None:
+            cache = Path(self.cache) if self.cache else None
+            self._dense_embedder = dense_embedder(self.embedder, self.lexical_, cache)
+        return self._dense_embedder
 
     def __getstate__(self) -> dict:
         state = dict(self.__dict__)
@@ -210,9 +204,7 @@ class EvidensModel(BaseEstimator):
             item = by_key[(unit.effort_id, unit.criterion_id)]
             order = item.ranked(self.settings_.alpha, self.k)
             texts = [item.candidates[i].text for i in order]
-            p_stated = self.settings_.documented_probability(
-                float(item.dense.max(initial=0.0)), float(item.lexical.max(initial=0.0))
-            )
+            p_stated = item.documented_probability(self.settings_)
             requirement = requirement_of(item.query)
             judgements.append(
                 Judgement(
@@ -220,7 +212,7 @@ class EvidensModel(BaseEstimator):
                     scores=item,
                     requirement=requirement,
                     p_stated=p_stated,
-                    comparison=compare(requirement, texts, p_stated >= STATED_THRESHOLD),
+                    comparison=compare(requirement, texts, p_stated >= DOCUMENTED_THRESHOLD),
                     evidence=" | ".join(
                         f"[{item.candidates[i].section}] {item.candidates[i].text}" for i in order
                     ),

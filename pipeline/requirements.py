@@ -27,6 +27,7 @@ from spacy.util import filter_spans
 QuantityKind = Literal["frequency", "time_limit", "duration", "share"]
 Outcome = Literal["meets", "partly", "falls short", "not stated"]
 OUTCOMES: tuple[Outcome, ...] = ("meets", "partly", "falls short", "not stated")
+NO_FIGURE = "gives no figure"  # the basis's words for a measurable part the page states no figure for
 
 # A page stating at least PARTLY_FACTOR of what is asked (half as often, twice the time limit, half the
 # duration, half the share) is "partly"; less is "falls short". Chosen a priori, not fitted.
@@ -417,7 +418,7 @@ def compare(requirement: Requirement, evidence: Sequence[str], stated: bool) -> 
             None,
         )
         if found is None:
-            parts.append((_describe(asked), "gives no figure", "partly"))
+            parts.append((_describe(asked), NO_FIGURE, "partly"))
             continue
         sentence, stated_quantity = found
         parts.append((_describe(asked), _describe(stated_quantity), _band(asked, stated_quantity)))

@@ -26,7 +26,7 @@ import numpy as np
 from pipeline.embed import Embedder, get_embedder
 from pipeline.ingest.wording import canonical_criterion, criterion_key
 from pipeline.io import atomic_write_text, read_jsonl
-from pipeline.records import Effort
+from pipeline.records import AnswerRecord, Effort, SelfAssessment
 
 SAME_CRITERION_THRESHOLD = 0.976
 CRITERIA_COLUMNS = ("criterion_id", "canonical_text", "tests", "target_groups", "phrasings")
@@ -45,6 +45,13 @@ class Criterion:
     tests: set[str] = field(default_factory=set)
     target_groups: set[str] = field(default_factory=set)
     phrasings: set[str] = field(default_factory=set)
+
+    def record(self, test: SelfAssessment, answer: AnswerRecord) -> None:
+        """Note that this criterion is answered in `test`, in the words of `answer`."""
+        self.tests.add(test.kind)
+        if test.target_group:
+            self.target_groups.add(test.target_group)
+        self.phrasings.add(answer.item)
 
 
 class CriteriaCatalogue:
@@ -109,11 +116,7 @@ class CriteriaCatalogue:
                 self.criteria.setdefault(criterion_id, Criterion(criterion_id, canonical))
             taken.add(criterion_id)
             answer.criterion_id = criterion_id
-            criterion = self.criteria[criterion_id]
-            criterion.tests.add(test.kind)
-            if test.target_group:
-                criterion.target_groups.add(test.target_group)
-            criterion.phrasings.add(answer.item)
+            self.criteria[criterion_id].record(test, answer)
 
     @classmethod
     def from_efforts(cls, efforts: list[Effort], **kwargs) -> CriteriaCatalogue:
@@ -122,13 +125,9 @@ class CriteriaCatalogue:
         for effort in efforts:
             for test in effort.tests:
                 for answer in test.answers:
-                    criterion = catalogue.criteria.setdefault(
+                    catalogue.criteria.setdefault(
                         answer.criterion_id, Criterion(answer.criterion_id, canonical_criterion(answer.item))
-                    )
-                    criterion.tests.add(test.kind)
-                    if test.target_group:
-                        criterion.target_groups.add(test.target_group)
-                    criterion.phrasings.add(answer.item)
+                    ).record(test, answer)
         return catalogue
 
     @classmethod
