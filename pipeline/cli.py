@@ -280,7 +280,6 @@ def evaluate(
     _err("evaluating leave-one-effort-out (every head and baseline) ...")
     evaluation = leave_one_effort_out(efforts, model)
     uri = tracking.configure(tracking_uri, experiment)
-    model.fit(efforts)
     run_id = tracking.log_evaluate_run(
         evaluation, tracking.run_params(model, efforts, _label_version(labels))
     )

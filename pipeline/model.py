@@ -225,16 +225,23 @@ class EvidensModel(BaseEstimator):
         return np.array([j.features for j in judgements], dtype=float).reshape(-1, len(JUDGEMENT_FEATURES))
 
     # -- prediction -----------------------------------------------------------------------------------------
-    def probabilities(self, judgements: Sequence[Judgement], prior: Prior | None = None) -> np.ndarray:
-        """P(answer) per judgement, columns in ANSWER_ORDER, under the prior (default: the model's `prior`).
+    def probabilities(
+        self,
+        judgements: Sequence[Judgement],
+        prior: Prior | None = None,
+        priors: Mapping[str, Prior] | None = None,
+    ) -> np.ndarray:
+        """P(answer) per judgement, columns in ANSWER_ORDER, under `priors[effort_id]` where given, else `prior`,
+        else the model's `prior`.
 
         The head was fitted with balanced weights, so its output assumes a uniform prior; a prior π reweights
-        it to p(y) ∝ head(y) · π(y)."""
+        it to p(y) ∝ head(y) · π(y). The head runs once over all judgements."""
         if not judgements:
             return np.zeros((0, len(ANSWER_ORDER)))
-        target = prior or parse_prior(self.prior)
-        raw = self.head_.predict_proba(self._matrix(judgements))
-        weighted = raw * np.array([target[label] for label in ANSWER_ORDER])
+        default = prior or parse_prior(self.prior)
+        row_priors = [(priors or {}).get(j.unit.effort_id, default) for j in judgements]
+        weights = np.array([[p[label] for label in ANSWER_ORDER] for p in row_priors])
+        weighted = self.head_.predict_proba(self._matrix(judgements)) * weights
         return weighted / np.clip(weighted.sum(axis=1, keepdims=True), 1e-12, None)
 
     def predict_proba(self, efforts: Sequence[Effort], prior: Prior | None = None) -> np.ndarray:
@@ -245,11 +252,8 @@ class EvidensModel(BaseEstimator):
     ) -> list[Prediction]:
         """One Prediction per answered criterion; `priors` maps an effort id to the prior known for that page."""
         judgements = self.judge(efforts)
-        rows = []
-        for judgement in judgements:
-            prior = (priors or {}).get(judgement.unit.effort_id)
-            rows.append(prediction_from(judgement, self.probabilities([judgement], prior)[0]))
-        return rows
+        probabilities = self.probabilities(judgements, priors=priors)
+        return [prediction_from(j, p) for j, p in zip(judgements, probabilities, strict=True)]
 
     def saw_answers_of(self, effort: Effort) -> bool:
         """Whether the head was fitted on this page's answers (then it may not judge them)."""

@@ -139,7 +139,7 @@ def log_evaluation(evaluation: Evaluation) -> None:
 
 
 def run_params(model: EvidensModel, efforts: Sequence[Effort], label_version: str) -> dict[str, Any]:
-    """The parameters a run records: the fitted model's get_params(), the data and label versions, the code."""
+    """The parameters a run records: the model's get_params() (its settings, whether fitted or not), the data and label versions, the code."""
     assessed = [e for e in efforts if e.tests]
     return {
         **{f"model.{k}": v for k, v in model.get_params().items()},
