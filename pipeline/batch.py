@@ -52,7 +52,6 @@ class PageResult(BaseModel):
     efforts: list[Effort] = Field(default_factory=list)
     predictions: list[Prediction] = Field(default_factory=list)
     flags: list[Flag] = Field(default_factory=list)
-    report_rows: list[dict] = Field(default_factory=list)
     rejection: Rejection | None = None
 
 
@@ -101,7 +100,6 @@ class PageScorer:
 
     def score(self, key: str, source: str, text: str) -> PageResult:
         from pipeline.flags import all_flags
-        from pipeline.report.rows import report_rows
 
         efforts = records_from_text(source, text)
         predictions = self.model.predict(efforts)
@@ -115,7 +113,6 @@ class PageScorer:
             efforts=efforts,
             predictions=predictions,
             flags=flags,
-            report_rows=[row.__dict__ for row in report_rows(predictions, flags)],
         )
 
 
@@ -220,11 +217,12 @@ def _results(out: Path) -> Iterator[PageResult]:
 
 def write_outputs(out: Path) -> int:
     """Rebuild the five outputs from the page results, streaming; return the number of efforts."""
-    from pipeline.report import ReportRow, write_report
+    from pipeline.report import write_report
+    from pipeline.report.rows import report_rows
 
     efforts_count = 0
     report_efforts: list[Effort] = []
-    report_rows: list[ReportRow] = []
+    report_predictions: list[Prediction] = []
     report_flags: list[Flag] = []
     with (
         atomic_path(out / "efforts.jsonl") as efforts_path,
@@ -254,9 +252,10 @@ def write_outputs(out: Path) -> int:
                     efforts_count += 1
             predictions.writerows(p.model_dump() for p in result.predictions)
             flags.writerows(f.model_dump() for f in result.flags)
-            if result.report_rows:  # the report shows assessed pages only
+            if result.predictions:  # the report shows assessed pages only
                 report_efforts.extend(e for e in result.efforts if e.tests)
-                report_rows.extend(ReportRow(**row) for row in result.report_rows)
+                report_predictions.extend(result.predictions)
                 report_flags.extend(result.flags)
-    write_report(out / "report.html", report_efforts, report_rows, report_flags)
+    rows = report_rows(report_predictions, report_flags, report_efforts)
+    write_report(out / "report.html", report_efforts, rows, report_flags)
     return efforts_count

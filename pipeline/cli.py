@@ -29,6 +29,12 @@ CacheOption = Annotated[Path, typer.Option(help="Embedding cache (SQLite).")]
 ExperimentOption = Annotated[str, typer.Option(help="MLflow experiment name.")]
 
 
+review_app = typer.Typer(
+    help="The analyst's verdicts on flags, exported from report.html.", no_args_is_help=True
+)
+app.add_typer(review_app, name="review")
+
+
 @app.callback()
 def main() -> None:
     """Keeps `evidens` a group of commands (typer would otherwise fold a single command into the app)."""
@@ -142,14 +148,23 @@ PriorOption = Annotated[
         help='Answer prior: "balanced", or one known for the pages, e.g. "Ja=0.6,Delvist=0.3,Nej=0.1".'
     ),
 ]
-LabelsOption = Annotated[Path, typer.Option(help="Folder with criteria.csv and answers.csv.")]
+LabelsOption = Annotated[
+    Path, typer.Option(help="Folder with criteria.csv, answers.csv and the analysts' verdicts.csv.")
+]
+TargetOption = Annotated[
+    str,
+    typer.Option(
+        help='What a fitted head learns: "self-assessed" answers, or "text" (the answers analysts\' verdicts '
+        "say the text supports). Both targets are always reported."
+    ),
+]
 
 
-def _model(embedder: str, head: str, prior: str, cache: Path):
+def _model(embedder: str, head: str, prior: str, cache: Path, target: str = "self-assessed"):
     """An unfitted EvidensModel, its options checked before any work."""
     from pipeline.embed import registered_embedders
     from pipeline.heads import HEADS
-    from pipeline.model import EvidensModel
+    from pipeline.model import TARGETS, EvidensModel
 
     if embedder.partition(":")[0] not in registered_embedders():
         raise typer.BadParameter(
@@ -160,8 +175,19 @@ def _model(embedder: str, head: str, prior: str, cache: Path):
         raise typer.BadParameter(
             f"unknown head {head!r} (expected one of {', '.join(HEADS)})", param_hint="--head"
         )
+    if target not in TARGETS:
+        raise typer.BadParameter(
+            f"unknown target {target!r} (expected one of {', '.join(TARGETS)})", param_hint="--target"
+        )
     _check_prior(prior)
-    return EvidensModel(embedder=embedder, head=head, prior=prior, cache=str(cache))
+    return EvidensModel(embedder=embedder, head=head, prior=prior, cache=str(cache), target=target)
+
+
+def _text_answers(labels: Path, efforts) -> dict:
+    """The second target: the answers the analysts' verdicts say the text supports."""
+    from pipeline.review import load_verdicts, text_answers
+
+    return text_answers(load_verdicts(labels), efforts)
 
 
 def _check_prior(prior: str) -> None:
@@ -185,6 +211,16 @@ def _labelled(corpus: Path, at_least: int):
     return efforts
 
 
+def _evaluate(efforts, model, heads: tuple[str, ...], answers: dict):
+    from pipeline.classify.evaluate import leave_one_effort_out
+
+    try:
+        return leave_one_effort_out(efforts, model, heads=heads, text_answers=answers)
+    except ValueError as error:  # e.g. --target text where a fold's pages have no verdicts
+        _err(f"error: {error}")
+        raise typer.Exit(EXIT_REJECTED) from None
+
+
 def _label_version(labels: Path) -> str:
     """The version of the labels a run saw: a hash of answers.csv (and any further label files) as they are."""
     import hashlib
@@ -200,13 +236,29 @@ def _print_evaluation(evaluation) -> None:
 
     answers = len(evaluation.judgements)
     typer.echo(f"leave-one-effort-out over {answers} answers of {len(evaluation.folds)} efforts\n")
-    typer.echo(markdown_table(evaluation))
+    typer.echo(markdown_table(evaluation.metrics))
     typer.echo(
         f"\nconfusion matrix of {evaluation.model_name} (rows self-assessed, columns predicted; {', '.join(ANSWER_ORDER)}):"
     )
     typer.echo(str(evaluation.confusion[evaluation.model_name]))
     typer.echo("\nrequirement comparison (rows) against the self-assessed answer (columns):")
     typer.echo(evaluation.outcome_table().to_string())
+    _print_text_target(evaluation)
+
+
+def _print_text_target(evaluation) -> None:
+    from pipeline.classify.evaluate import markdown_table
+
+    if not evaluation.text_metrics:
+        typer.echo(
+            "\nsecond target (what the text supports): no analysts' verdicts yet (evidens review import)"
+        )
+        return
+    typer.echo(
+        f"\nsecond target: the answer the text supports, by analysts' verdicts on {len(evaluation.text_answers)} "
+        "answers (out of fold):\n"
+    )
+    typer.echo(markdown_table(evaluation.text_metrics))
 
 
 @app.command()
@@ -215,25 +267,27 @@ def train(
     embedder: EmbedderOption = DEFAULT_EMBEDDER,
     head: HeadOption = "rules",
     prior: PriorOption = "balanced",
+    target: TargetOption = "self-assessed",
     experiment: ExperimentOption = "evidens",
     labels: LabelsOption = Path("labels"),
     tracking_uri: TrackingUri = None,
     cache: CacheOption = DEFAULT_CACHE,
 ) -> None:
-    """Evaluate (leave-one-effort-out), fit on every labelled effort, log both to one MLflow run, register."""
+    """Evaluate (leave-one-effort-out), fit on every labelled effort, log both to one MLflow run, register.
+    Both targets are scored: the self-assessed answers, and the answers the analysts' verdicts give."""
     from pipeline import tracking
-    from pipeline.classify.evaluate import leave_one_effort_out
     from pipeline.ingest.criteria import CriteriaCatalogue
     from pipeline.ingest.readers import UnreadableFile, read_page
 
-    model = _model(embedder, head, prior, cache)
+    model = _model(embedder, head, prior, cache, target)
     efforts = _labelled(corpus, 2)
+    answers = _text_answers(labels, efforts)
     _err("evaluating leave-one-effort-out ...")
-    evaluation = leave_one_effort_out(efforts, model, heads=(head,))
+    evaluation = _evaluate(efforts, model, (head,), answers)
     catalogue = (
         CriteriaCatalogue.load(labels / "criteria.csv") if (labels / "criteria.csv").exists() else None
     )
-    model.fit(efforts, catalogue)
+    model.fit(efforts, catalogue, text_answers=answers)
     uri = tracking.configure(tracking_uri, experiment)
     try:
         example = read_page(Path(next(e.source for e in efforts if e.tests)))
@@ -246,6 +300,12 @@ def train(
         f"{metrics['macro_f1']:.2f} [{metrics['macro_f1_low']:.2f}, {metrics['macro_f1_high']:.2f}], "
         f"QWK {metrics['qwk']:.2f}"
     )
+    if evaluation.text_metrics:
+        text = evaluation.text_metrics[evaluation.model_name]
+        _err(
+            f"second target, {len(evaluation.text_answers)} answers the text supports by analysts' verdicts: "
+            f"macro-F1 {text['macro_f1']:.2f} [{text['macro_f1_low']:.2f}, {text['macro_f1_high']:.2f}]"
+        )
     name = f"models:/{tracking.REGISTERED_MODEL}/{outcome.version}"
     if outcome.registered:
         champion = (
@@ -266,22 +326,25 @@ def evaluate(
     embedder: EmbedderOption = DEFAULT_EMBEDDER,
     head: HeadOption = "rules",
     prior: PriorOption = "balanced",
+    target: TargetOption = "self-assessed",
     experiment: ExperimentOption = "evidens",
     labels: LabelsOption = Path("labels"),
     tracking_uri: TrackingUri = None,
     cache: CacheOption = DEFAULT_CACHE,
 ) -> None:
-    """Leave-one-effort-out evaluation of every head and the baselines, with bootstrap intervals; logged to MLflow."""
+    """Leave-one-effort-out evaluation of every head and the baselines, with bootstrap intervals, against both
+    targets (self-assessed answers; the answers analysts' verdicts give); logged to MLflow."""
     from pipeline import tracking
-    from pipeline.classify.evaluate import leave_one_effort_out
+    from pipeline.heads import HEADS
 
-    model = _model(embedder, head, prior, cache)
+    model = _model(embedder, head, prior, cache, target)
     efforts = _labelled(corpus, 2)
+    answers = _text_answers(labels, efforts)
     _err("evaluating leave-one-effort-out (every head and baseline) ...")
-    evaluation = leave_one_effort_out(efforts, model)
+    evaluation = _evaluate(efforts, model, tuple(HEADS), answers)
     uri = tracking.configure(tracking_uri, experiment)
     run_id = tracking.log_evaluate_run(
-        evaluation, tracking.run_params(model, efforts, _label_version(labels))
+        evaluation, tracking.run_params(model, efforts, _label_version(labels), len(answers))
     )
     _print_evaluation(evaluation)
     _err(f"MLflow run {run_id} in {uri}")
@@ -341,6 +404,7 @@ def flag(
     embedder: EmbedderOption = DEFAULT_EMBEDDER,
     head: HeadOption = "rules",
     prior: PriorOption = "balanced",
+    labels: LabelsOption = Path("labels"),
     cache: CacheOption = DEFAULT_CACHE,
 ) -> None:
     """Flag the self-assessed answers that the page's text does not support, and write the HTML report.
@@ -351,23 +415,71 @@ def flag(
     from pipeline.flags import all_flags
     from pipeline.records import FLAG_COLUMNS, PREDICTION_COLUMNS
     from pipeline.report import write_report
-    from pipeline.report.rows import report_links, report_rows
+    from pipeline.report.rows import honest_figures, report_rows, themes_view
+    from pipeline.review import decided_flags_note, load_verdicts
     from pipeline.tables import write_table
 
     model = _model(embedder, head, prior, cache)
     efforts = _labelled(corpus, 2)
     _err("predicting every labelled effort out of fold ...")
-    predictions = leave_one_effort_out(efforts, model, heads=(head,)).predictions()
+    evaluation = leave_one_effort_out(efforts, model, heads=(head,))
+    predictions = evaluation.predictions()
     flags = all_flags(efforts, predictions)
     write_table(out / "predictions.csv", [p.model_dump() for p in predictions], PREDICTION_COLUMNS)
     write_table(out / "flags.csv", [f.model_dump() for f in flags], FLAG_COLUMNS)
-    write_report(out / "report.html", efforts, report_rows(predictions, flags), flags, report_links(out))
+    write_report(
+        out / "report.html",
+        efforts,
+        report_rows(predictions, flags, efforts),
+        flags,
+        figures=honest_figures(evaluation.metrics, evaluation.model_name),
+        themes=themes_view(out),
+        notes=[
+            f"{len(predictions)} self-assessed answers of {len(evaluation.folds)} pages, leave-one-effort-out: "
+            "with so few pages every interval is wide.",
+            decided_flags_note(
+                sorted({(f.effort_id, f.criterion_id, f.self_assessed) for f in flags if f.criterion_id}),
+                load_verdicts(labels),
+            ),
+        ],
+    )
     for reason, count in sorted(Counter(f.reason for f in flags).items()):
         typer.echo(f"{count:4} {reason}")
     _err(
         f"{len(flags)} flags on {len({p.effort_id for p in predictions})} efforts -> {out / 'predictions.csv'}, "
         f"{out / 'flags.csv'}, {out / 'report.html'}"
     )
+
+
+@review_app.command("import")
+def review_import(
+    file: Annotated[
+        Path, typer.Argument(help="Verdicts CSV exported from report.html.", exists=True, dir_okay=False)
+    ],
+    labels: LabelsOption = Path("labels"),
+) -> None:
+    """Validate a verdicts file and store its new verdicts as versioned labels (labels/verdicts.csv).
+
+    A file with any bad line is refused whole, each line named, and nothing is written (exit code 1).
+    Importing the same file again changes nothing."""
+    from pipeline.review import VerdictFileError, import_verdicts
+
+    try:
+        result = import_verdicts(file, labels)
+    except FileNotFoundError as error:
+        _err(f"error: {error}")
+        raise typer.Exit(EXIT_REJECTED) from None
+    except VerdictFileError as error:
+        _err(f"refused {file}: nothing imported")
+        for problem in error.problems:
+            _err(f"  {problem}")
+        raise typer.Exit(EXIT_REJECTED) from None
+    if result.added:
+        _err(
+            f"imported {result.added} new verdicts of {result.read} -> {result.path} (label version {_label_version(labels)})"
+        )
+    else:
+        _err(f"all {result.read} verdicts already stored in {result.path}: nothing changed")
 
 
 @app.command()
@@ -456,7 +568,7 @@ def run(
         ("ingest", lambda: ingest([raw], out=corpus, labels=labels)),
         ("train", lambda: train(corpus=corpus, labels=labels, tracking_uri=tracking_uri, cache=cache)),
         ("themes", lambda: themes(corpus=corpus, out=out, cache=cache)),
-        ("flag", lambda: flag(corpus=corpus, out=out, cache=cache)),
+        ("flag", lambda: flag(corpus=corpus, out=out, labels=labels, cache=cache)),
     ]
     rejected = False
     for name, step in steps:

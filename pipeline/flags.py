@@ -51,7 +51,7 @@ def expected_ordinal_distance(label: str, probabilities: np.ndarray) -> float:
     return float(probabilities @ distances)
 
 
-def _flag(prediction: Prediction, reason: str, confidence: float) -> Flag:
+def _flag(prediction: Prediction, reason: str, confidence: float, explanation: str) -> Flag:
     return Flag(
         effort_id=prediction.effort_id,
         criterion_id=prediction.criterion_id,
@@ -62,33 +62,49 @@ def _flag(prediction: Prediction, reason: str, confidence: float) -> Flag:
         self_assessed=prediction.self_assessed,
         predicted=prediction.predicted,
         basis=prediction.basis,
+        explanation=explanation,
         evidence=prediction.evidence,
     )
 
 
 def unsupported_claims(predictions: Sequence[Prediction]) -> list[Flag]:
     return [
-        _flag(p, "unsupported_claim", 1.0 - p.p_stated)
+        _flag(
+            p,
+            "unsupported_claim",
+            1.0 - p.p_stated,
+            f"claims {p.self_assessed}, but the page does not state this (P(stated) {p.p_stated:.2f})",
+        )
         for p in predictions
         if p.self_assessed in ("Ja", "Delvist") and p.p_stated < DOCUMENTED_THRESHOLD
     ]
 
 
-def disagreement_confidence(prediction: Prediction) -> float:
-    """How strongly the page (comparison) or the model points away from the claim; 0 where it does not."""
+def disagreement(prediction: Prediction) -> tuple[float, str]:
+    """How strongly the page (comparison) or the model points away from the claim, and why in words;
+    (0, "") where it does not."""
     claim = prediction.self_assessed
     if claim not in ANSWER_ORDER or prediction.p_stated < DOCUMENTED_THRESHOLD:
-        return 0.0
-    confidence = 0.0
+        return 0.0, ""
+    confidence, explanation = 0.0, ""
     supported = SUPPORTED_BY_COMPARISON.get(prediction.comparison)
     if supported is not None and _rank(claim) > _rank(supported):
         gap = (_rank(claim) - _rank(supported)) / (len(ANSWER_ORDER) - 1)
         no_figure = NO_FIGURE in prediction.basis and prediction.comparison != "falls short"
         confidence = gap * prediction.p_stated * (NO_FIGURE_DISCOUNT if no_figure else 1.0)
+        explanation = (
+            f"claims {claim}; the requirement against the page supports {supported} ({prediction.basis})"
+        )
     probabilities = _probabilities(prediction)
-    if probabilities[_rank(claim)] <= DISAGREEMENT_PROBABILITY:
-        confidence = max(confidence, expected_ordinal_distance(claim, probabilities))
-    return confidence
+    p_claim = probabilities[_rank(claim)]
+    if p_claim <= DISAGREEMENT_PROBABILITY:
+        distance = expected_ordinal_distance(claim, probabilities)
+        if distance > confidence:
+            confidence = distance
+            explanation = (
+                f"claims {claim}; the model gives that {p_claim:.2f} and predicts {prediction.predicted}"
+            )
+    return confidence, explanation
 
 
 def model_disagreements(
@@ -98,9 +114,9 @@ def model_disagreements(
     trusted = [True] * len(predictions) if trusted is None else trusted
     flags = []
     for prediction, judged in zip(predictions, trusted, strict=True):
-        confidence = disagreement_confidence(prediction) if judged else 0.0
+        confidence, explanation = disagreement(prediction) if judged else (0.0, "")
         if confidence > 0:
-            flags.append(_flag(prediction, "model_disagrees", confidence))
+            flags.append(_flag(prediction, "model_disagrees", confidence, explanation))
     return flags
 
 
@@ -109,7 +125,10 @@ def wording_mismatches(predictions: Sequence[Prediction]) -> list[Flag]:
     for prediction in predictions:
         level = answer_level_in_wording(prediction.item)
         if prediction.self_assessed and level is not None and level != prediction.self_assessed:
-            flags.append(_flag(prediction, "wording_mismatch", 1.0))
+            explanation = (
+                f"the item's own wording means {level}, the answer given is {prediction.self_assessed}"
+            )
+            flags.append(_flag(prediction, "wording_mismatch", 1.0, explanation))
     return flags
 
 
@@ -125,7 +144,8 @@ def cross_test_contradictions(predictions: Sequence[Prediction]) -> list[Flag]:
         if len(answers) < 2:
             continue
         spread = (max(map(_rank, answers)) - min(map(_rank, answers))) / (len(ANSWER_ORDER) - 1)
-        flags += [_flag(p, "cross_test_contradiction", spread) for p in group]
+        explanation = "answered " + " and ".join(f"{p.self_assessed} ({p.test_kind})" for p in group)
+        flags += [_flag(p, "cross_test_contradiction", spread, explanation) for p in group]
     return flags
 
 
@@ -170,8 +190,7 @@ def score_mismatches(efforts: Sequence[Effort]) -> list[Flag]:
             confidence=round(min(1.0, abs(float(row["difference"])) / 0.5), 3),
             self_assessed=str(row["published"]),
             predicted=str(row["recomputed"]),
-            basis="",
-            evidence="",
+            explanation=f"the page publishes {row['published']}; its own answers give {row['recomputed']}",
         )
         for row in score_checks(efforts)
         if abs(float(row["difference"])) >= SCORE_TOLERANCE

@@ -41,6 +41,7 @@ from pipeline.records import ANSWER_ORDER, Effort, Prediction
 from pipeline.requirements import Comparison, Requirement, compare, content_words, requirement_of
 
 EVIDENCE_IN_PREDICTION = 3
+TARGETS = ("self-assessed", "text")
 Prior = Mapping[str, float]
 
 
@@ -132,6 +133,8 @@ class EvidensModel(BaseEstimator):
     prior      "balanced" (every answer equally likely a priori) or "Ja=..,Delvist=..,Nej=.." for all pages
     k          evidence sentences per criterion that the comparison reads and a prediction quotes
     cache      embedding cache (SQLite) for cacheable embedders; None: pipeline.embed.DEFAULT_CACHE
+    target     what a fitted head learns: "self-assessed" (the pages' answers) or "text" (the answers the text
+               supports, from analysts' verdicts: `fit(..., text_answers=...)`; items without one are left out)
     """
 
     def __init__(
@@ -141,19 +144,29 @@ class EvidensModel(BaseEstimator):
         prior: str = "balanced",
         k: int = EVIDENCE_IN_PREDICTION,
         cache: str | None = None,
+        target: str = "self-assessed",
     ):
         self.embedder = embedder
         self.head = head
         self.prior = prior
         self.k = k
         self.cache = cache
+        self.target = target
 
     # -- fitting --------------------------------------------------------------------------------------------
-    def fit(self, efforts: Sequence[Effort], catalogue: CriteriaCatalogue | None = None) -> EvidensModel:
-        """Fit on the labelled efforts (those with a self-assessment); criterion ids must be assigned."""
+    def fit(
+        self,
+        efforts: Sequence[Effort],
+        catalogue: CriteriaCatalogue | None = None,
+        text_answers: Mapping[tuple[str, str], str] | None = None,
+    ) -> EvidensModel:
+        """Fit on the labelled efforts (those with a self-assessment); criterion ids must be assigned.
+        `text_answers` maps (effort_id, criterion_id) to the answer the text supports (target="text")."""
         from pipeline.segment import segment_efforts
 
         parse_prior(self.prior)  # fail before any work
+        if self.target not in TARGETS:
+            raise ValueError(f"target {self.target!r} is not one of {', '.join(TARGETS)}")
         assessed = [e for e in efforts if e.tests]
         if not assessed:
             raise ValueError("no effort with a self-assessment to fit on")
@@ -161,10 +174,32 @@ class EvidensModel(BaseEstimator):
         self.settings_: RankingSettings = load_ranking_settings(self.embedder)[0]
         self.lexical_ = fit_lexical(list(segment_efforts(assessed)))
         judgements = self.judge(assessed)
-        y = np.array([j.unit.self_assessed for j in judgements])
+        if self.target == "text":
+            known = dict(text_answers or {})
+            judgements = [j for j in judgements if (j.unit.effort_id, j.unit.criterion_id) in known]
+            if not judgements:
+                raise ValueError(
+                    'target "text" needs analysts\' verdicts on these efforts: evidens review import'
+                )
+            y = np.array([known[(j.unit.effort_id, j.unit.criterion_id)] for j in judgements])
+        else:
+            y = np.array([j.unit.self_assessed for j in judgements])
         self.train_prior_ = {label: float(np.mean(y == label)) for label in ANSWER_ORDER}
         self.trained_on_ = sorted({e.content_sha256 for e in assessed})
         self.n_answers_ = len(y)
+        # what the head learnt beyond the pages (corpus_hash): the verdict answers, for the fingerprint
+        self.text_answers_hash_ = (
+            hashlib.sha256(
+                json.dumps(
+                    sorted(
+                        f"{j.unit.effort_id}|{j.unit.criterion_id}|{label}"
+                        for j, label in zip(judgements, y, strict=True)
+                    )
+                ).encode()
+            ).hexdigest()[:16]
+            if self.target == "text"
+            else ""
+        )
         self.head_ = fit_head(
             make_head(self.head), self._matrix(judgements), y, compute_sample_weight("balanced", y)
         )
@@ -262,9 +297,8 @@ class EvidensModel(BaseEstimator):
     def fingerprint(self, efforts: Sequence[Effort]) -> str:
         """Same training data and parameters, same fingerprint: an unchanged model is not registered again."""
         params = {k: v for k, v in self.get_params().items() if k != "cache"}
-        return hashlib.sha256(
-            json.dumps([corpus_hash(efforts), params], sort_keys=True).encode()
-        ).hexdigest()[:16]
+        learnt = [corpus_hash(efforts), getattr(self, "text_answers_hash_", "")]
+        return hashlib.sha256(json.dumps([*learnt, params], sort_keys=True).encode()).hexdigest()[:16]
 
 
 def prediction_from(judgement: Judgement, probabilities: np.ndarray) -> Prediction:

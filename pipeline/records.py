@@ -139,6 +139,7 @@ class Flag(BaseModel):
     self_assessed: str
     predicted: str
     basis: str = ""  # the requirement comparison in words
+    explanation: str = ""  # the reason in one line of words, for the analyst
     evidence: str = ""
 
 

@@ -121,6 +121,9 @@ def log_evaluation(evaluation: Evaluation) -> None:
     for name, metrics in evaluation.metrics.items():
         prefix = "model" if name == evaluation.model_name else _metric_name(name)
         mlflow.log_metrics({f"{prefix}.{k}": v for k, v in metrics.items() if np.isfinite(v)})
+    for name, metrics in evaluation.text_metrics.items():  # the second target: what the text supports
+        prefix = "model" if name == evaluation.model_name else _metric_name(name)
+        mlflow.log_metrics({f"text_target.{prefix}.{k}": v for k, v in metrics.items() if np.isfinite(v)})
     with tempfile.TemporaryDirectory() as scratch:
         folder = Path(scratch)
         confusion_png(
@@ -138,13 +141,17 @@ def log_evaluation(evaluation: Evaluation) -> None:
         mlflow.log_artifacts(scratch)
 
 
-def run_params(model: EvidensModel, efforts: Sequence[Effort], label_version: str) -> dict[str, Any]:
-    """The parameters a run records: the model's get_params() (its settings, whether fitted or not), the data and label versions, the code."""
+def run_params(
+    model: EvidensModel, efforts: Sequence[Effort], label_version: str, text_answers: int = 0
+) -> dict[str, Any]:
+    """The parameters a run records: the model's get_params() (its settings, whether fitted or not), the data
+    and label versions (self-assessed answers, and how many answers analysts' verdicts give), the code."""
     assessed = [e for e in efforts if e.tests]
     return {
         **{f"model.{k}": v for k, v in model.get_params().items()},
         "corpus_hash": corpus_hash(assessed),
         "label_version": label_version,
+        "label_text_answers": text_answers,
         "n_answers": sum(len(t.answers) for e in assessed for t in e.tests),
         "n_efforts": len(assessed),
         "code_version": code_version(),
@@ -247,7 +254,7 @@ def log_training(
     fingerprint = model.fingerprint(efforts)
     existing = _registered_with(fingerprint)
     with mlflow.start_run(run_name="train") as run, tempfile.TemporaryDirectory() as scratch:
-        params = run_params(model, efforts, label_version)
+        params = run_params(model, efforts, label_version, len(evaluation.text_answers))
         mlflow.log_params({**params, "fingerprint": fingerprint, "folds": "leave-one-effort-out"})
         answers = answers_frame([e for e in efforts if e.tests])
         mlflow.log_input(

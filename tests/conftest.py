@@ -128,6 +128,12 @@ def make_effort_page(
     )
 
 
+def outside_references(html: str) -> list[str]:
+    """Every href or src of an HTML file that points outside it (anything but an anchor or inline data)."""
+    targets = [part.split('"', 1)[0] for marker in ('href="', 'src="') for part in html.split(marker)[1:]]
+    return [t for t in targets if not t.startswith(("#", "data:image/png;base64,"))]
+
+
 def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     """Run `evidens ...` in a subprocess, as a user would."""
     return subprocess.run(

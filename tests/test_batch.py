@@ -55,7 +55,9 @@ def test_batch_with_good_and_bad_pages(tmp_path, trained_model, embedding_cache)
     assert header == ",".join(PREDICTION_COLUMNS)
     answers = sum(len(a["answers"]) for e in efforts for a in e["tests"])
     assert len((out / "predictions.csv").read_text(encoding="utf-8").splitlines()) == 1 + answers
-    assert (out / "report.html").read_text(encoding="utf-8").count("<table") == 4  # 4 assessed pages
+    assert (out / "report.html").read_text(encoding="utf-8").count(
+        'class="effort-link"'
+    ) == 4  # 4 assessed pages
 
 
 @pytest.mark.slow

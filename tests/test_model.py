@@ -47,6 +47,7 @@ def test_label_order_is_explicit():
 def test_one_fitted_object_owns_what_is_fitted_and_reports_its_params(fake_model, labelled_efforts):
     assert fake_model.get_params() == {
         "embedder": "fake", "head": "rules", "prior": "balanced", "k": 3, "cache": None,
+        "target": "self-assessed",
     }  # fmt: skip
     assert fake_model.n_answers_ == 47 and len(fake_model.trained_on_) == 2
     assert set(fake_model.catalogue_.criteria) == {
@@ -133,9 +134,9 @@ def test_no_fold_sees_the_effort_it_scores_and_the_table_is_complete(labelled_ef
     fitted_on: list[set[str]] = []
     original = EvidensModel.fit
 
-    def spy(self, efforts, catalogue=None):
+    def spy(self, efforts, catalogue=None, text_answers=None):
         fitted_on.append({e.effort_id for e in efforts})
-        return original(self, efforts, catalogue)
+        return original(self, efforts, catalogue, text_answers)
 
     monkeypatch.setattr(EvidensModel, "fit", spy)
     evaluation = leave_one_effort_out(

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import RAW, REPO
+from conftest import RAW, REPO, outside_references
 
 
 def quick_start_commands() -> list[str]:
@@ -48,4 +48,5 @@ def test_readme_main_job_runs_in_a_fresh_folder(tmp_path):
     for name in ("predictions.csv", "flags.csv", "report.html", "themes.json", "themes_map.png"):
         assert (reports / name).exists(), name
     assert f"report: {(reports / 'report.html').resolve()}" in done.stderr
-    assert '<a href="themes.csv">' in (reports / "report.html").read_text(encoding="utf-8")
+    html = (reports / "report.html").read_text(encoding="utf-8")
+    assert 'id="themes"' in html and outside_references(html) == []  # themes embedded, nothing linked

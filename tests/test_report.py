@@ -1,32 +1,40 @@
-"""The analysts' report in a real browser: it renders, sorts, filters, and runs none of the scraped text."""
+"""The analysts' report in a real browser: it renders, sorts answers in answer order, filters, keeps decisions
+across a reload, exports them as the documented CSV, and runs none of the scraped text."""
 
 from __future__ import annotations
 
-import shutil
+import csv
+import io
 
-import numpy as np
 import pytest
-from conftest import REPO
+from conftest import outside_references
 
 from pipeline.classify.evaluate import leave_one_effort_out
 from pipeline.flags import all_flags
 from pipeline.model import EvidensModel
-from pipeline.records import Effort, Sections
+from pipeline.records import ANSWER_ORDER, Effort, Sections
 from pipeline.report import ReportRow, write_report
-from pipeline.report.rows import report_rows
+from pipeline.report.rows import highlighted, honest_figures, report_rows
+from pipeline.report.screenshot import browser_page, chromium_path
+from pipeline.review import VERDICT_COLUMNS, read_verdicts
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 INJECTED = ["<script>window.__pwned = 1</script>", '"><img src=x onerror="window.__pwned = 2">']
 
 
 @pytest.fixture(scope="session")
-def report_file(ingested, tmp_path_factory, embedding_cache):
-    labelled = [e for e in ingested.efforts if e.tests]
-    predictions = leave_one_effort_out(
-        labelled, EvidensModel(cache=str(embedding_cache)), heads=("rules",)
-    ).predictions()
-    flags = all_flags(labelled, predictions)
-    rows = report_rows(predictions, flags)
+def report_parts(labelled_efforts, embedding_cache):
+    evaluation = leave_one_effort_out(
+        labelled_efforts, EvidensModel(cache=str(embedding_cache)), heads=("rules",)
+    )
+    predictions = evaluation.predictions()
+    flags = all_flags(labelled_efforts, predictions)
+    return evaluation, predictions, flags
+
+
+@pytest.fixture(scope="session")
+def report_file(report_parts, labelled_efforts, tmp_path_factory):
+    evaluation, predictions, flags = report_parts
+    rows = report_rows(predictions, flags, labelled_efforts)
     hostile = Effort(
         effort_id="injected-test-page",
         source="generated fixture",
@@ -38,58 +46,151 @@ def report_file(ingested, tmp_path_factory, embedding_cache):
     )
     for n, text in enumerate(INJECTED):
         rows.append(
-            ReportRow("injected-test-page", f"crit-x{n}", "evidence_test", text, "Ja", "Nej", 0.1 * n, 0.2, 0.7 - 0.1 * n,
-                      [("description", text)], ["model_disagrees"], 0.9, "partly", f"asks: {text} · page: {text}")
-        )  # fmt: skip
+            ReportRow(
+                effort_id="injected-test-page",
+                criterion_id=f"crit-x{n}",
+                test_kind="evidence_test",
+                item=text,
+                self_assessed="Ja",
+                predicted="Nej",
+                p_ja=0.1 * n,
+                p_delvist=0.2,
+                p_nej=0.7 - 0.1 * n,
+                evidence=[("description", [(text, False), (text, True)])],
+                reasons=["model_disagrees"],
+                p_stated=0.9,
+                basis=f"asks: {text} · page: {text}",
+                municipality=INJECTED[1],
+                confidence=0.5,
+                explanation=text,
+            )
+        )
     path = tmp_path_factory.mktemp("report") / "report.html"
-    write_report(path, [*ingested.efforts, hostile], rows, flags)
+    figures = honest_figures(evaluation.metrics, evaluation.model_name)
+    write_report(path, [*labelled_efforts, hostile], rows, flags, figures=figures)
     return path
 
 
-def test_report_escapes_scraped_text_in_the_html_source(report_file):
+def test_report_escapes_scraped_text_and_links_nothing(report_file):
     html = report_file.read_text(encoding="utf-8")
     assert "<script>window.__pwned" not in html and 'onerror="window' not in html
     assert "&lt;script&gt;window.__pwned = 1&lt;/script&gt;" in html
-    assert html.count("<script>") == 1  # the report's own sorting script, nothing else
+    assert html.count("<script>") == 1  # the report's own script, nothing else
     assert "http://" not in html and "https://" not in html  # no network at view time
+    assert outside_references(html) == []  # self-contained: nothing points at a file beside it
 
 
-@pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (.ci/run installs it)")
-def test_report_renders_sorts_filters_and_runs_no_injected_script(report_file):
-    playwright = pytest.importorskip("playwright.sync_api")
-    with playwright.sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=CHROMIUM,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-            ],
-        )
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+def test_triage_rows_are_most_suspicious_first_with_reasons_in_words(report_parts, labelled_efforts):
+    _, predictions, flags = report_parts
+    rows = report_rows(predictions, flags, labelled_efforts)
+    assert len(rows) == len(predictions)
+    confidences = [r.confidence for r in rows]
+    assert confidences == sorted(confidences, reverse=True) and confidences[0] > 0
+    flagged = [r for r in rows if r.reasons]
+    assert flagged and all(r.explanation for r in flagged)
+    assert all(r.confidence == 0 for r in rows if not r.reasons)
+    assert {r.municipality for r in rows} == {"Tårnby", "Odsherred"}
+
+
+def test_evidence_highlights_the_words_the_criterion_shares():
+    segments = highlighted(
+        "Borgerne får en samtale hver 14. dag.", "Mindst 9 ud af 10 borgere får en samtale hver 2. uge"
+    )
+    assert "".join(text for text, _ in segments) == "Borgerne får en samtale hver 14. dag."
+    assert [text for text, match in segments if match] == ["Borgerne", "samtale"]
+
+
+def test_honest_figures_put_the_model_before_its_baselines(report_parts):
+    evaluation, _, _ = report_parts
+    figures = honest_figures(evaluation.metrics, evaluation.model_name)
+    assert figures[0][0] == evaluation.model_name
+    assert any(name == "baseline: majority answer" for name, _, _ in figures)
+    assert all("[" in f1 and "[" in qwk for _, f1, qwk in figures)
+
+
+def _answers(page, column: int) -> list[str]:
+    return page.locator(f"#triage-table tbody tr:visible td:nth-child({column})").all_inner_texts()
+
+
+@pytest.mark.skipif(
+    chromium_path() is None, reason="Debian's chromium is not installed (.ci/run installs it)"
+)
+def test_report_sorts_filters_keeps_decisions_and_exports_them(report_file, labelled_efforts, tmp_path):
+    pytest.importorskip("playwright.sync_api")
+    with browser_page() as page:
         page.goto(report_file.as_uri())
         assert page.title().startswith("evidens")
         assert page.evaluate("window.__pwned") is None  # neither <script> nor onerror ran
         assert INJECTED[0] in page.inner_text("body") and INJECTED[1] in page.inner_text("body")
+        assert "baseline: majority answer" in page.inner_text("#honest-figures")
 
-        tables = page.locator("table.sortable")
-        assert tables.count() == 3  # Odsherred, Tårnby, the injected fixture
-        first = tables.nth(0)
-        p_ja = lambda: [float(v) for v in first.locator("tbody tr td:nth-child(5)").all_inner_texts()]  # noqa: E731
-        before = p_ja()
-        assert len(before) == 18
-        first.locator("th", has_text="P(Ja)").click()
-        ascending = p_ja()
-        assert ascending == sorted(before) and ascending != before
-        first.locator("th", has_text="P(Ja)").click()
-        assert p_ja() == sorted(before, reverse=True)
+        # flagged only by default, most suspicious first
+        flagged = page.locator("#triage-table tbody tr:visible")
+        confidences = [float(t) for t in flagged.locator("td:nth-child(1)").all_inner_texts()]
+        assert confidences == sorted(confidences, reverse=True) and min(confidences) > 0
 
-        page.fill('[data-filter-for="table-1"]', "Jobnet")
-        visible = first.locator("tbody tr:visible")
-        assert 0 < visible.count() < 18 and all("Jobnet" in t for t in visible.all_inner_texts())
-        page.fill('[data-filter-for="table-1"]', "")
+        # answers sort in answer order, not alphabetically
+        page.uncheck("#filter-flagged")
+        page.click("#triage-table th:has-text('Self-assessed')")
+        ranks = [ANSWER_ORDER.index(a) for a in _answers(page, 5) if a]
+        assert ranks == sorted(ranks) and len(set(ranks)) == 3  # Nej, then Delvist, then Ja
+        page.click("#triage-table th:has-text('Self-assessed')")
+        ranks = [ANSWER_ORDER.index(a) for a in _answers(page, 5) if a]
+        assert ranks == sorted(ranks, reverse=True)
 
-        page.screenshot(path=str(REPO / "docs" / "report.png"), full_page=False)
-        browser.close()
-    assert np.isfinite(ascending).all()
+        # filters: reason, municipality, test, confidence
+        total = page.locator("#triage-table tbody tr:visible").count()
+        page.select_option("#filter-municipality", "Odsherred")
+        assert set(_answers(page, 2)) and all(t.startswith("Odsherred") for t in _answers(page, 2))
+        page.select_option("#filter-municipality", "")
+        page.select_option("#filter-test", "good_practice_test")
+        assert set(_answers(page, 3)) == {"good_practice_test"}
+        page.select_option("#filter-test", "")
+        page.select_option("#filter-reason", "unsupported_claim")
+        assert all("unsupported_claim" in t for t in _answers(page, 7)) and _answers(page, 7)
+        page.select_option("#filter-reason", "")
+        page.select_option("#filter-confidence", "0.5")
+        assert all(float(t) >= 0.5 for t in _answers(page, 1)) and len(_answers(page, 1)) < total
+        page.select_option("#filter-confidence", "0")
+        page.check("#filter-flagged")
+
+        # decisions: confirm, dismiss, correct with an answer and a note; kept across a reload
+        page.fill("#analyst", "test-analyst")
+        page.dispatch_event("#analyst", "change")
+        visible = page.locator('#triage-table tbody tr:visible:not([data-effort="injected-test-page"])')
+        keys = [visible.nth(i).get_attribute("data-key") for i in range(3)]
+        row = lambda key: page.locator(f'#triage-table tbody tr[data-key="{key}"]').first  # noqa: E731
+        row(keys[0]).locator("button[data-verdict=confirm]").click()
+        row(keys[1]).locator("button[data-verdict=dismiss]").click()
+        row(keys[2]).locator("td.decision select").select_option("Delvist")
+        row(keys[2]).locator("button[data-verdict=correct]").click()
+        row(keys[2]).locator("input.note").fill('=HYPERLINK("x"), says "Delvist"')
+        row(keys[2]).locator("input.note").dispatch_event("change")
+        page.reload()
+        assert row(keys[0]).locator("button[data-verdict=confirm]").get_attribute("aria-pressed") == "true"
+        assert row(keys[1]).locator("button[data-verdict=dismiss]").get_attribute("aria-pressed") == "true"
+        assert row(keys[2]).locator("button[data-verdict=correct]").get_attribute("aria-pressed") == "true"
+        assert row(keys[2]).locator("td.decision select").input_value() == "Delvist"
+        assert row(keys[2]).locator("input.note").input_value().startswith("=HYPERLINK")
+        assert page.inner_text("#decided-count") == "3"
+        page.select_option("#filter-decision", "decided")
+        assert page.locator("#triage-table tbody tr:visible").count() >= 3
+
+        with page.expect_download() as download:
+            page.click("#export")
+        exported = tmp_path / "verdicts.csv"
+        download.value.save_as(exported)
+
+    text = exported.read_text(encoding="utf-8")
+    rows = list(csv.DictReader(io.StringIO(text)))
+    assert text.splitlines()[0] == ",".join(VERDICT_COLUMNS)
+    by_key = {f"{r['effort_id']}|{r['criterion_id']}": r for r in rows}
+    assert set(by_key) == set(keys)
+    assert by_key[keys[0]]["verdict"] == "confirm" and by_key[keys[0]]["answer"] == ""
+    assert by_key[keys[1]]["verdict"] == "dismiss"
+    assert by_key[keys[2]]["verdict"] == "correct" and by_key[keys[2]]["answer"] == "Delvist"
+    assert by_key[keys[2]]["note"] == '\'=HYPERLINK("x"), says "Delvist"'  # neutralised for spreadsheets
+    assert all(r["analyst"] == "test-analyst" and r["decided_at"] for r in rows)
+    # the export is exactly what `evidens review import` reads
+    known = {(e.effort_id, a.criterion_id) for e in labelled_efforts for t in e.tests for a in t.answers}
+    assert len(read_verdicts(exported, known)) == 3

@@ -8,7 +8,7 @@ for the majority answer; a balanced `LogisticRegression` on three similarity fea
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -173,6 +173,9 @@ class Evaluation:
     metrics: dict[str, dict[str, float]] = field(default_factory=dict)
     confusion: dict[str, np.ndarray] = field(default_factory=dict)
     model_name: str = ""
+    # The second target: the answer the text supports, where an analyst's verdict gives it
+    text_answers: dict[tuple[str, str], str] = field(default_factory=dict)
+    text_metrics: dict[str, dict[str, float]] = field(default_factory=dict)
 
     def table(self) -> pd.DataFrame:
         return pd.DataFrame(self.metrics).T
@@ -196,10 +199,17 @@ class Evaluation:
 
 
 def leave_one_effort_out(
-    efforts: Sequence[Effort], model: EvidensModel, heads: Sequence[str] = tuple(HEADS)
+    efforts: Sequence[Effort],
+    model: EvidensModel,
+    heads: Sequence[str] = tuple(HEADS),
+    text_answers: Mapping[tuple[str, str], str] | None = None,
 ) -> Evaluation:
     """Every head of `model` and every baseline under the same folds: each labelled effort is scored by
-    predictors fitted on the others only. The first head is `model`'s own; its out-of-fold judgements are kept."""
+    predictors fitted on the others only. The first head is `model`'s own; its out-of-fold judgements are kept.
+
+    `text_answers` ((effort_id, criterion_id) -> the answer the text supports, from analysts' verdicts) is the
+    second target: every predictor is also scored against it, beside the self-assessment itself as a predictor.
+    A model with target="text" is fitted on it."""
     assessed = [e for e in efforts if e.tests]
     groups = np.array([e.effort_id for e in assessed])
     splits = list(LeaveOneGroupOut().split(assessed, groups=groups))
@@ -211,7 +221,7 @@ def leave_one_effort_out(
     for train, test in splits:
         train_efforts, test_efforts = [assessed[i] for i in train], [assessed[i] for i in test]
         for head in order:
-            fitted = clone(model).set_params(head=head).fit(train_efforts)
+            fitted = clone(model).set_params(head=head).fit(train_efforts, text_answers=text_answers)
             test_judgements = fitted.judge(test_efforts)
             fold_probabilities[MODEL.format(head=head)].append(fitted.probabilities(test_judgements))
             if head == model.head:
@@ -233,23 +243,50 @@ def leave_one_effort_out(
         evaluation.metrics[name] = classification_metrics(y, probabilities, pages)
         predicted = np.array(ANSWER_ORDER)[np.argmax(probabilities, axis=1)]
         evaluation.confusion[name] = confusion_matrix(y, predicted, labels=list(ANSWER_ORDER))
+    if text_answers:
+        score_text_target(evaluation, text_answers)
     return evaluation
 
 
-def markdown_table(evaluation: Evaluation) -> str:
-    """The README's evaluation table: each figure with its 95% bootstrap interval."""
+SELF_ASSESSMENT = "the self-assessment itself"
+
+
+def score_text_target(evaluation: Evaluation, text_answers: Mapping[tuple[str, str], str]) -> None:
+    """Every predictor's out-of-fold answers against the answers the text supports (where a verdict gives one),
+    and the self-assessment as one more predictor: how often the municipality's own answer is the text's."""
+    rows = [
+        i
+        for i, j in enumerate(evaluation.judgements)
+        if (j.unit.effort_id, j.unit.criterion_id) in text_answers
+    ]
+    evaluation.text_answers = dict(text_answers)
+    if not rows:
+        return
+    claimed = np.array(
+        [[float(j.unit.self_assessed == a) for a in ANSWER_ORDER] for j in evaluation.judgements]
+    )
+    units = [evaluation.judgements[i].unit for i in rows]
+    y_text = [text_answers[(u.effort_id, u.criterion_id)] for u in units]
+    for name, probabilities in [*evaluation.probabilities.items(), (SELF_ASSESSMENT, claimed)]:
+        evaluation.text_metrics[name] = classification_metrics(y_text, probabilities[rows])
+
+
+def markdown_table(metrics: Mapping[str, Mapping[str, float]]) -> str:
+    """The README's evaluation table (one row per predictor): each figure with its 95% bootstrap interval."""
     lines = [
         "| predictor | macro-F1 [95% CI] | QWK [95% CI] | accuracy [95% CI] | recall Nej / Delvist / Ja "
         "| AUC Ja vs Nej within page | log-loss |",
         "|---|---|---|---|---|---|---|",
     ]
-    for name, m in evaluation.metrics.items():
+    for name, m in metrics.items():
         cells = [
             f"{m[k]:.2f} [{m[k + '_low']:.2f}, {m[k + '_high']:.2f}]" for k in ("macro_f1", "qwk", "accuracy")
         ]
         recall = " / ".join(f"{m['recall_' + a.lower()]:.2f}" for a in ANSWER_ORDER)
-        auc = "n/a" if np.isnan(m["auc_ja_vs_nej_within_page"]) else f"{m['auc_ja_vs_nej_within_page']:.2f}"
-        lines.append(
-            f"| {name} | {' | '.join(cells)} | {recall} | {auc} ({int(m['auc_pairs'])} pairs) | {m['log_loss']:.2f} |"
+        auc = (
+            f"{m['auc_ja_vs_nej_within_page']:.2f} ({int(m['auc_pairs'])} pairs)"
+            if np.isfinite(m.get("auc_ja_vs_nej_within_page", np.nan))
+            else "n/a"
         )
+        lines.append(f"| {name} | {' | '.join(cells)} | {recall} | {auc} | {m['log_loss']:.2f} |")
     return "\n".join(lines)

@@ -1,8 +1,11 @@
-"""Render report.html: an overview with a plot, then one sortable, filterable table per effort.
+"""Render report.html, the analyst's triage report: honest figures first, then one table of every answer
+across all efforts (most suspicious first, sortable, filterable, with decisions kept in the browser and
+exported as CSV), a summary per effort that serves as the table of contents, and the themes, embedded.
 
 Jinja2 autoescapes every value, so scraped text such as `<script>` or `"><img onerror=...>` shows literally;
-nothing is ever marked safe except the template's own markup and the plot's base64 PNG. No network at view
-time: styles and the small sorting/filtering script are inline."""
+nothing is ever marked safe except the template's own markup and base64 PNGs. The file is self-contained:
+no network and no file beside it at view time; styles and the script are inline, and the script never writes
+text into the page as HTML."""
 
 from __future__ import annotations
 
@@ -10,7 +13,6 @@ import base64
 import io
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import matplotlib
@@ -20,53 +22,40 @@ import matplotlib.pyplot as plt
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from pipeline.io import atomic_write_text
-from pipeline.records import SCORE_POINTS, Effort, Flag
+from pipeline.records import ANSWER_ORDER, Effort, Flag
+from pipeline.report.rows import EffortSummary, ReportRow, ThemesView, effort_summaries
+from pipeline.review import VERDICT_COLUMNS
 
 MAX_POINT_LABELS = 15
 
 
-@dataclass
-class ReportRow:
-    """One criterion of one effort as the report shows it."""
-
-    effort_id: str
-    criterion_id: str
-    test_kind: str
-    item: str
-    self_assessed: str
-    predicted: str
-    p_ja: float
-    p_delvist: float
-    p_nej: float
-    evidence: list[tuple[str, str]]  # (section, sentence)
-    reasons: list[str] = field(default_factory=list)
-    p_stated: float = 0.0
-    comparison: str = ""
-    basis: str = ""
-
-
-def claimed_vs_predicted_png(efforts: Sequence[Effort], rows: Sequence[ReportRow]) -> str:
-    """One point per effort: the mean claimed answer against the mean predicted one, on the page's 0-5 score
-    scale (Ja 5, Delvist 2.5, Nej 0). Points below the diagonal claim more than the text supports. The figure
-    has a fixed size, so it reads the same for two efforts or two hundred. Base64 PNG."""
-    points = []
-    for effort in efforts:
-        mine = [r for r in rows if r.effort_id == effort.effort_id and r.self_assessed in SCORE_POINTS]
-        if mine:
-            claimed = sum(SCORE_POINTS[r.self_assessed] for r in mine) / len(mine)
-            predicted = sum(SCORE_POINTS[r.predicted] for r in mine) / len(mine)
-            points.append((claimed, predicted, effort.municipality or effort.effort_id))
+def claimed_vs_supported_png(summaries: Sequence[EffortSummary]) -> str:
+    """One point per effort: the score its self-assessed answers give against the score the model's
+    probabilities give, both on the page's 0-5 scale. Points below the diagonal claim more than the text
+    supports. The figure has a fixed size, so it reads the same for two efforts or two hundred. Base64 PNG."""
+    points = [
+        (s.claimed, s.supported, s.municipality or s.effort_id)
+        for s in summaries
+        if s.claimed is not None and s.supported is not None
+    ]
     figure, axis = plt.subplots(figsize=(5.2, 4.6))
-    axis.plot([0, 5], [0, 5], color="#9aa3b2", linewidth=1, linestyle="--", label="predicted = claimed")
+    axis.plot([0, 5], [0, 5], color="#9aa3b2", linewidth=1, linestyle="--", label="supported = claimed")
     axis.scatter([p[0] for p in points], [p[1] for p in points], s=36, color="#1f77b4", zorder=3)
     if len(points) <= MAX_POINT_LABELS:
         for claimed, predicted, name in points:
-            axis.annotate(name, (claimed, predicted), textcoords="offset points", xytext=(5, 4), fontsize=8)
+            # "$" would start matplotlib's mathtext in a scraped name
+            axis.annotate(
+                name.replace("$", r"\$"),
+                (claimed, predicted),
+                textcoords="offset points",
+                xytext=(5, 4),
+                fontsize=8,
+            )
     axis.set_xlim(0, 5.2)
     axis.set_ylim(0, 5.2)
-    axis.set_xlabel("claimed (mean of self-assessed answers)")
-    axis.set_ylabel("predicted (mean of predicted answers)")
-    axis.set_title(f"Claimed against predicted, {len(points)} efforts", fontsize=10)
+    axis.set_xlabel("claimed score (the self-assessed answers)")
+    axis.set_ylabel("supported score (the model's expected points)")
+    axis.set_title(f"Claimed against supported score, {len(points)} efforts", fontsize=10)
     axis.legend(fontsize=8, loc="lower right")
     figure.tight_layout()
     buffer = io.BytesIO()
@@ -79,23 +68,30 @@ def render_report(
     efforts: Sequence[Effort],
     rows: Sequence[ReportRow],
     flags: Sequence[Flag],
-    links: Sequence[tuple[str, str]] = (),
+    figures: Sequence[tuple[str, str, str]] = (),
+    themes: ThemesView | None = None,
     notes: Sequence[str] = (),
 ) -> str:
+    """The report's HTML. `rows` are shown most suspicious first; `figures` are (predictor, macro-F1 [CI],
+    QWK [CI]) rows for the note at the top."""
     environment = Environment(
         loader=PackageLoader("pipeline.report", "templates"),
         autoescape=select_autoescape(enabled_extensions=("html", "j2"), default=True),
     )
-    by_effort = {e.effort_id: [r for r in rows if r.effort_id == e.effort_id] for e in efforts}
-    score_flags = [f for f in flags if f.reason == "score_mismatch"]
+    rows = sorted(rows, key=lambda r: -r.confidence)
+    summaries = effort_summaries(efforts, rows, flags)
     return environment.get_template("report.html.j2").render(
-        efforts=[e for e in efforts if by_effort[e.effort_id]],
-        rows_by_effort=by_effort,
-        score_flags=score_flags,
+        rows=rows,
+        summaries=summaries,
         flag_counts=Counter(f.reason for f in flags),
-        n_criteria=len({r.criterion_id for r in rows}),
-        plot_png=claimed_vs_predicted_png(efforts, rows) if rows else "",
-        links=links,
+        reasons=sorted({reason for r in rows for reason in r.reasons}),
+        municipalities=sorted({r.municipality for r in rows if r.municipality}),
+        test_kinds=sorted({r.test_kind for r in rows}),
+        answer_order=ANSWER_ORDER,
+        verdict_columns=VERDICT_COLUMNS,
+        plot_png=claimed_vs_supported_png(summaries) if summaries else "",
+        figures=figures,
+        themes=themes,
         notes=notes,
     )
 

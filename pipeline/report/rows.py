@@ -1,20 +1,81 @@
-"""Assemble the report's rows from the model's predictions and the flags raised on them."""
+"""Assemble what the report shows from one run's predictions and flags: the triage rows (one per answer, most
+suspicious first), a summary per effort, the honest figures, and the theme outputs embedded as data."""
 
 from __future__ import annotations
 
+import base64
+import json
 import re
-from collections.abc import Sequence
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from pipeline.records import Flag, Prediction
-from pipeline.report.html import ReportRow
+from pipeline.flags import recomputed_score
+from pipeline.ingest.wording import core_requirement
+from pipeline.records import ANSWER_ORDER, SCORE_POINTS, Effort, Flag, Prediction
+from pipeline.requirements import content_words
 
-THEME_OUTPUTS = (
-    ("themes (table)", "themes.csv"),
-    ("theme map", "themes_map.png"),
-    ("themes by municipality", "themes_by_municipality.png"),
-)
 _EVIDENCE_PART = re.compile(r"^\[(?P<section>[a-z]+)\] (?P<sentence>.*)$", re.S)
+_WORD = re.compile(r"[A-Za-zÆØÅæøåÉé]+")
+MATCH_PREFIX = 6  # words match on their first six letters, as the evidence stage's lexical features do
+
+Segments = list[tuple[str, bool]]  # (text, whether it matches a word of the criterion)
+
+
+@dataclass
+class ReportRow:
+    """One answered criterion of one effort as the triage table shows it."""
+
+    effort_id: str
+    criterion_id: str
+    test_kind: str
+    item: str
+    self_assessed: str
+    predicted: str
+    p_ja: float
+    p_delvist: float
+    p_nej: float
+    evidence: list[tuple[str, Segments]]  # (section, the sentence cut into matching and other text)
+    reasons: list[str] = field(default_factory=list)
+    p_stated: float = 0.0
+    comparison: str = ""
+    basis: str = ""
+    municipality: str = ""
+    confidence: float = 0.0  # the most confident flag on this answer; 0 where none
+    explanation: str = ""  # the flags' reasons in words, most confident first
+
+    @property
+    def key(self) -> str:
+        """What a verdict is about (the export's effort_id and criterion_id)."""
+        return f"{self.effort_id}|{self.criterion_id}"
+
+
+@dataclass
+class EffortSummary:
+    """One line of the report's table of contents."""
+
+    effort_id: str
+    municipality: str
+    title: str
+    answers: int
+    flagged: int
+    claimed: float | None  # the score the self-assessed answers give (0-5, the page's own rule)
+    supported: float | None  # the score the predicted probabilities give (expected points, 0-5)
+    published: float | None
+    score_flags: list[str]
+
+
+@dataclass
+class ThemesView:
+    themes: list[dict]
+    images: list[tuple[str, str]]  # (caption, base64 PNG)
+
+
+THEME_IMAGES = (
+    ("themes_map.png", "The practice sentences in two dimensions, coloured by theme"),
+    ("themes_by_municipality.png", "Themes by municipality"),
+)
 
 
 def evidence_parts(evidence: str) -> list[tuple[str, str]]:
@@ -26,22 +87,119 @@ def evidence_parts(evidence: str) -> list[tuple[str, str]]:
     return parts
 
 
-def report_rows(predictions: Sequence[Prediction], flags: Sequence[Flag]) -> list[ReportRow]:
-    reasons: dict[tuple[str, str, str], list[str]] = {}
+def highlighted(sentence: str, item: str) -> Segments:
+    """The sentence cut into runs of text, each marked whether its words match the criterion's content words."""
+    wanted = {w[:MATCH_PREFIX] for w in content_words(core_requirement(item))}
+    segments: Segments = []
+    position = 0
+    for word in _WORD.finditer(sentence):
+        if len(word[0]) >= 4 and word[0].lower()[:MATCH_PREFIX] in wanted:
+            if word.start() > position:
+                segments.append((sentence[position : word.start()], False))
+            segments.append((word[0], True))
+            position = word.end()
+    if position < len(sentence):
+        segments.append((sentence[position:], False))
+    return segments
+
+
+def report_rows(
+    predictions: Sequence[Prediction], flags: Sequence[Flag], efforts: Sequence[Effort] = ()
+) -> list[ReportRow]:
+    """One row per prediction, most suspicious first (the most confident flag on it), then in page order."""
+    on_answer: dict[tuple[str, str, str], list[Flag]] = defaultdict(list)
     for flag in flags:
-        reasons.setdefault((flag.effort_id, flag.criterion_id, flag.test_kind), []).append(flag.reason)
+        if flag.criterion_id:
+            on_answer[(flag.effort_id, flag.criterion_id, flag.test_kind)].append(flag)
+    municipality = {e.effort_id: e.municipality or "" for e in efforts}
+    rows = []
+    for prediction in predictions:
+        raised = sorted(
+            on_answer.get((prediction.effort_id, prediction.criterion_id, prediction.test_kind), []),
+            key=lambda f: -f.confidence,
+        )
+        rows.append(
+            ReportRow(
+                **prediction.model_dump(exclude={"evidence", "basis_sentence"}),
+                evidence=[
+                    (section, highlighted(sentence, prediction.item))
+                    for section, sentence in evidence_parts(prediction.evidence)
+                ],
+                reasons=sorted({f.reason for f in raised}),
+                municipality=municipality.get(prediction.effort_id, ""),
+                confidence=raised[0].confidence if raised else 0.0,
+                explanation="; ".join(dict.fromkeys(f.explanation for f in raised if f.explanation)),
+            )
+        )
+    return sorted(rows, key=lambda r: -r.confidence)  # stable: page order among equals
+
+
+def _expected_points(row: ReportRow) -> float:
+    return (
+        row.p_ja * SCORE_POINTS["Ja"]
+        + row.p_delvist * SCORE_POINTS["Delvist"]
+        + row.p_nej * SCORE_POINTS["Nej"]
+    )
+
+
+def effort_summaries(
+    efforts: Sequence[Effort], rows: Sequence[ReportRow], flags: Sequence[Flag]
+) -> list[EffortSummary]:
+    """One summary per effort with answers, the most flagged first."""
+    by_effort: dict[str, list[ReportRow]] = defaultdict(list)
+    for row in rows:
+        by_effort[row.effort_id].append(row)
+    summaries = []
+    for effort in efforts:
+        mine = by_effort.get(effort.effort_id, [])
+        if not mine:
+            continue
+        claimed = [r.self_assessed for r in mine if r.self_assessed in ANSWER_ORDER]
+        summaries.append(
+            EffortSummary(
+                effort_id=effort.effort_id,
+                municipality=effort.municipality or "",
+                title=effort.title,
+                answers=len(mine),
+                flagged=sum(bool(r.reasons) for r in mine),
+                claimed=recomputed_score(claimed),
+                supported=round(sum(map(_expected_points, mine)) / len(mine), 1),
+                published=effort.headline_score,
+                score_flags=[
+                    f.explanation
+                    for f in flags
+                    if f.effort_id == effort.effort_id and f.reason == "score_mismatch"
+                ],
+            )
+        )
+    return sorted(summaries, key=lambda s: (-s.flagged / s.answers, s.effort_id))
+
+
+def honest_figures(metrics: Mapping[str, Mapping[str, float]], model_name: str) -> list[tuple[str, str, str]]:
+    """(predictor, macro-F1 [95% CI], QWK [95% CI]) for the model and every baseline, model first."""
+    names = [model_name, *(n for n in metrics if n.startswith("baseline"))]
     return [
-        ReportRow(
-            **prediction.model_dump(exclude={"evidence", "basis_sentence"}),
-            evidence=evidence_parts(prediction.evidence),
-            reasons=sorted(
-                set(reasons.get((prediction.effort_id, prediction.criterion_id, prediction.test_kind), []))
+        (
+            name,
+            *(
+                f"{metrics[name][k]:.2f} [{metrics[name][k + '_low']:.2f}, {metrics[name][k + '_high']:.2f}]"
+                for k in ("macro_f1", "qwk")
             ),
         )
-        for prediction in predictions
+        for name in names
+        if name in metrics
     ]
 
 
-def report_links(folder: Path) -> list[tuple[str, str]]:
-    """Links to the theme outputs written beside the report, where they exist."""
-    return [(label, name) for label, name in THEME_OUTPUTS if (folder / name).exists()]
+def themes_view(folder: Path) -> ThemesView | None:
+    """The theme outputs that `evidens themes` wrote in `folder`, read in to be embedded; None where absent."""
+    path = folder / "themes.json"
+    if not path.exists():
+        return None
+    themes = json.loads(path.read_text(encoding="utf-8"))["themes"]
+    images = [
+        (caption, base64.b64encode((folder / name).read_bytes()).decode("ascii"))
+        for name, caption in THEME_IMAGES
+        if (folder / name).exists()
+    ]
+    return ThemesView(themes=themes, images=images)
