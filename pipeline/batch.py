@@ -103,10 +103,7 @@ class PageScorer:
 
         efforts = records_from_text(source, text)
         predictions = self.model.predict(efforts)
-        # A head may not judge a page whose answers it was trained on: no model_disagrees there.
-        seen = {e.effort_id for e in efforts if self.model.saw_answers_of(e)}
-        trusted = [p.effort_id not in seen for p in predictions]
-        flags = all_flags(efforts, predictions, trusted)
+        flags = all_flags(efforts, predictions)
         return PageResult(
             key=key,
             source=source,

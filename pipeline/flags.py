@@ -9,7 +9,7 @@ basis in words. They are read off the model's predictions (one set per run), nev
   or the model gives the claimed answer at most DISAGREEMENT_PROBABILITY (either direction: understated
   answers too). Confidence: for the comparison, the answer gap (0.5 a step) times P(stated), times
   NO_FIGURE_DISCOUNT where the page gives no figure at all; for the model, the expected ordinal distance.
-  Never raised on a page the model was trained on with a fitted head (in batch: `trusted`).
+  Never raised on an in-sample prediction (a page the model's head was fitted on).
 - wording_mismatch: the answer disagrees with the item's own answer-level wording; confidence 1.
 - cross_test_contradiction: one criterion answered differently in two tests (or target groups) of an effort;
   confidence is the ordinal distance between the two answers (1 for Ja/Nej, 0.5 for neighbours).
@@ -107,14 +107,11 @@ def disagreement(prediction: Prediction) -> tuple[float, str]:
     return confidence, explanation
 
 
-def model_disagreements(
-    predictions: Sequence[Prediction], trusted: Sequence[bool] | None = None
-) -> list[Flag]:
+def model_disagreements(predictions: Sequence[Prediction]) -> list[Flag]:
     """Stated criteria whose claim the requirement comparison or the model contradicts (see module doc)."""
-    trusted = [True] * len(predictions) if trusted is None else trusted
     flags = []
-    for prediction, judged in zip(predictions, trusted, strict=True):
-        confidence, explanation = disagreement(prediction) if judged else (0.0, "")
+    for prediction in predictions:
+        confidence, explanation = (0.0, "") if prediction.in_sample else disagreement(prediction)
         if confidence > 0:
             flags.append(_flag(prediction, "model_disagrees", confidence, explanation))
     return flags
@@ -197,13 +194,11 @@ def score_mismatches(efforts: Sequence[Effort]) -> list[Flag]:
     ]
 
 
-def all_flags(
-    efforts: Sequence[Effort], predictions: Sequence[Prediction], trusted: Sequence[bool] | None = None
-) -> list[Flag]:
-    """Every flag of every effort, most confident first within each effort. Only `trusted` predictions (from a
-    model whose head never saw the effort's answers; all by default) may raise model_disagrees."""
+def all_flags(efforts: Sequence[Effort], predictions: Sequence[Prediction]) -> list[Flag]:
+    """Every flag of every effort, most confident first within each effort. In-sample predictions never raise
+    model_disagrees."""
     flags = [
-        *model_disagreements(predictions, trusted),
+        *model_disagreements(predictions),
         *unsupported_claims(predictions),
         *wording_mismatches(predictions),
         *cross_test_contradictions(predictions),

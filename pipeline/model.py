@@ -288,7 +288,11 @@ class EvidensModel(BaseEstimator):
         """One Prediction per answered criterion; `priors` maps an effort id to the prior known for that page."""
         judgements = self.judge(efforts)
         probabilities = self.probabilities(judgements, priors=priors)
-        return [prediction_from(j, p) for j, p in zip(judgements, probabilities, strict=True)]
+        seen = {e.effort_id for e in efforts if self.saw_answers_of(e)}
+        return [
+            prediction_from(j, p, in_sample=j.unit.effort_id in seen)
+            for j, p in zip(judgements, probabilities, strict=True)
+        ]
 
     def saw_answers_of(self, effort: Effort) -> bool:
         """Whether the head was fitted on this page's answers (then it may not judge them)."""
@@ -301,7 +305,7 @@ class EvidensModel(BaseEstimator):
         return hashlib.sha256(json.dumps([*learnt, params], sort_keys=True).encode()).hexdigest()[:16]
 
 
-def prediction_from(judgement: Judgement, probabilities: np.ndarray) -> Prediction:
+def prediction_from(judgement: Judgement, probabilities: np.ndarray, in_sample: bool) -> Prediction:
     by_label = dict(zip(ANSWER_ORDER, probabilities, strict=True))
     unit = judgement.unit
     return Prediction(
@@ -319,4 +323,5 @@ def prediction_from(judgement: Judgement, probabilities: np.ndarray) -> Predicti
         basis=judgement.comparison.basis,
         basis_sentence=judgement.comparison.sentence,
         evidence=judgement.evidence,
+        in_sample=in_sample,
     )

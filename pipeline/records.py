@@ -117,6 +117,9 @@ class Prediction(BaseModel):
     )
     basis_sentence: str = ""  # the page sentence the comparison read
     evidence: str = ""  # the top sentences, " | "-separated, each with its section
+    in_sample: bool = (
+        False  # the model's head was fitted on this page's answers: its prediction is not a test
+    )
 
 
 PREDICTION_COLUMNS: tuple[str, ...] = tuple(Prediction.model_fields)

@@ -12,8 +12,9 @@ from pipeline.records import PREDICTION_COLUMNS, Prediction
 
 def prediction_struct() -> str:
     """The Spark type of a prediction row, from the Prediction record: struct<effort_id:string,...>."""
+    spark_types = {float: "double", bool: "boolean"}
     fields = [
-        f"{name}:{'double' if Prediction.model_fields[name].annotation is float else 'string'}"
+        f"{name}:{spark_types.get(Prediction.model_fields[name].annotation, 'string')}"
         for name in PREDICTION_COLUMNS
     ]
     return f"struct<{','.join(fields)}>"

@@ -69,7 +69,7 @@ def test_a_disagreement_needs_a_stated_criterion_and_a_confident_pointer_elsewhe
     assert flags[short.basis].confidence == pytest.approx(0.9)  # two steps, P(stated) 0.9
     assert flags[no_figure.basis].confidence == pytest.approx(0.5 * 0.9 * 0.6)  # one step, no figure
     assert flags[understated.basis].confidence > 0.5  # the model gives Nej 0.1 where the page meets it
-    assert model_disagreements([short], trusted=[False]) == []
+    assert model_disagreements([short.model_copy(update={"in_sample": True})]) == []
 
 
 def test_ordinal_distance_ranks_ja_against_nej_above_ja_against_delvist():
@@ -148,10 +148,9 @@ def test_cli_flag_writes_flags_csv_and_report(corpus_dir, tmp_path, embedding_ca
     assert all(0 <= float(r["confidence"]) <= 1 for r in rows)
     assert "score_mismatch" in done.stdout
     with (out / "predictions.csv").open(encoding="utf-8") as handle:
-        predicted = {
-            (r["effort_id"], r["criterion_id"], r["test_kind"]): r["predicted"]
-            for r in csv.DictReader(handle)
-        }
+        prediction_rows = list(csv.DictReader(handle))
+    assert {r["in_sample"] for r in prediction_rows} == {"False"}  # every page scored out of fold
+    predicted = {(r["effort_id"], r["criterion_id"], r["test_kind"]): r["predicted"] for r in prediction_rows}
     for row in rows:  # one set of predictions: no flag names a prediction that predictions.csv contradicts
         if row["criterion_id"]:
             assert predicted[(row["effort_id"], row["criterion_id"], row["test_kind"])] == row["predicted"]

@@ -210,3 +210,11 @@ def test_mlflow_contract_alias_no_reregistration_linked_metrics(labelled_efforts
     loaded = tracking.load_evidens_model("models:/evidens@champion")
     assert loaded.get_params()["head"] == "rules"
     np.testing.assert_allclose(loaded.predict_proba(labelled_efforts), fitted.predict_proba(labelled_efforts))
+
+
+def test_predictions_say_when_the_head_was_fitted_on_the_page(labelled_efforts):
+    fitted = EvidensModel(embedder="fake", head="logistic").fit(labelled_efforts[:1])
+    in_sample = {p.effort_id: p.in_sample for p in fitted.predict(labelled_efforts)}
+    assert in_sample == {labelled_efforts[0].effort_id: True, labelled_efforts[1].effort_id: False}
+    rules = EvidensModel(embedder="fake", head="rules").fit(labelled_efforts[:1])
+    assert not any(p.in_sample for p in rules.predict(labelled_efforts))  # rules never learn the answers

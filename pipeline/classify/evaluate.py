@@ -187,7 +187,10 @@ class Evaluation:
     def predictions(self) -> list[Prediction]:
         """The model's out-of-fold predictions: each labelled effort as predicted by a model fitted without it."""
         probabilities = self.probabilities[self.model_name]
-        return [prediction_from(j, p) for j, p in zip(self.judgements, probabilities, strict=True)]
+        return [
+            prediction_from(j, p, in_sample=False)
+            for j, p in zip(self.judgements, probabilities, strict=True)
+        ]
 
     def outcome_table(self) -> pd.DataFrame:
         """Requirement comparison (rows) against the self-assessed answer (columns), counts."""

@@ -44,6 +44,7 @@ class ReportRow:
     municipality: str = ""
     confidence: float = 0.0  # the most confident flag on this answer; 0 where none
     explanation: str = ""  # the flags' reasons in words, most confident first
+    in_sample: bool = False  # predicted by a model fitted on this page's answers
 
     @property
     def key(self) -> str:

@@ -18,7 +18,7 @@ CHROMIUM_ARGS = [
     "--disable-background-networking",
     "--disable-component-update",
 ]
-VIEWPORT = {"width": 1400, "height": 1000}
+VIEWPORT = {"width": 1600, "height": 1000}  # a laptop screen at full width
 
 
 def chromium_path() -> str | None:
