@@ -2,33 +2,49 @@
 
 Each input file is read, keyed by the hash of its normalised text (of its bytes when unreadable), and, unless
 a page with that key was processed before, ingested, predicted and flagged on its own with the registered
-model. The page's result lands in OUT/.pages/<key>.json in one atomic rename: a run killed at any moment loses
-at most the page in hand and resumes from the next one. The outputs (efforts.jsonl, predictions.csv,
-flags.csv, report.html, rejected.jsonl) are then rebuilt from those files, streamed in a fixed order, each
-written atomically, so they never hold a partial page or a page twice.
+model. The page's result lands in OUT/.pages/<key>.json in one atomic rename.
+
+The outputs (efforts.jsonl, predictions.csv, flags.csv, report.html, rejected.jsonl) are a pure function of
+the current inputs and those per-page results: they are rebuilt, streamed in a fixed order, whenever the set of
+results they were built from (recorded in OUT/.outputs.json, written after them) differs from the current one.
+So a run killed at any instant, the final rebuild included, resumes to exactly the uninterrupted result.
+
+- One current record per input file: an edited page replaces its old version, which is dropped (or moved to
+  OUT/history/ with keep_history).
+- A deleted input leaves the outputs (or stays, with keep_deleted).
+- rejected.jsonl describes the inputs as they are now: a rejected page is retried on every run, so a rejection
+  whose cause has gone (an unreadable file made readable, a broken cache rebuilt) disappears.
+- One batch at a time per output folder: OUT/.lock, whose message names the holder.
 """
 
 from __future__ import annotations
 
-import csv
+import contextlib
 import ctypes
 import ctypes.util
+import fcntl
 import hashlib
 import json
 import logging
+import os
+import socket
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
 
 from pydantic import BaseModel, Field
 from tqdm import tqdm
+from tqdm.contrib.logging import logging_redirect_tqdm
 
+from pipeline.errors import EvidensError
 from pipeline.ingest import records_from_text, sha256_text
 from pipeline.ingest.effort_page import PageError
-from pipeline.ingest.readers import UnreadableFile, collect_files, read_page
+from pipeline.ingest.readers import UnreadableFile, collect_files, load_page
 from pipeline.io import atomic_path, atomic_write_text
 from pipeline.records import (
     FLAG_COLUMNS,
@@ -38,10 +54,18 @@ from pipeline.records import (
     Prediction,
     Rejection,
 )
+from pipeline.tables import SafeCsvWriter
 
 STATE_DIR = ".pages"
+HISTORY_DIR = "history"
+MANIFEST = ".outputs.json"
+LOCK = ".lock"
 OUTPUTS = ("efforts.jsonl", "predictions.csv", "flags.csv", "report.html", "rejected.jsonl")
 log = logging.getLogger("evidens.batch")
+
+
+class BatchLocked(EvidensError):
+    """Another batch run holds the output folder."""
 
 
 class PageResult(BaseModel):
@@ -63,29 +87,73 @@ class BatchSummary:
     duplicates: int = 0
     rejected_inputs: list[str] = field(default_factory=list)
     efforts: int = 0
+    dropped: int = 0  # results of deleted or edited inputs taken out of the outputs
     seconds: float = 0.0
 
     def line(self, out: Path) -> str:
+        dropped = f", {self.dropped} old or deleted pages dropped" if self.dropped else ""
         return (
             f"{self.files} files: {self.processed} processed, {self.skipped} already done, "
-            f"{self.duplicates} duplicates, {len(self.rejected_inputs)} rejected; {self.efforts} efforts in "
-            f"the outputs ({self.seconds:.1f} s) -> {out}"
+            f"{self.duplicates} duplicates, {len(self.rejected_inputs)} rejected{dropped}; {self.efforts} efforts "
+            f"in the outputs ({self.seconds:.1f} s) -> {out}"
         )
 
 
-def page_key(path: Path) -> tuple[str, str | None, str | None]:
-    """(key, normalised text, why unreadable): the key is the content hash of the text, or of the bytes."""
+@dataclass
+class InputPage:
+    """One input file as this run reads it."""
+
+    path: Path
+    key: str
+    text: str | None = None
+    warnings: list[str] = field(default_factory=list)
+    unreadable: str | None = None  # why, where the file cannot be read as a page
+
+
+def read_input(path: Path) -> InputPage:
+    """The file keyed by the content hash of its text, or of its bytes (or its path) when unreadable."""
     try:
-        text = read_page(path)
-        return sha256_text(text), text, None
+        text, warnings = load_page(path)
+        return InputPage(path, sha256_text(text), text, warnings)
     except UnreadableFile as error:
-        return "raw-" + hashlib.sha256(path.read_bytes()).hexdigest(), None, str(error)
+        return InputPage(path, _unreadable_key(path), unreadable=str(error))
     except OSError as error:
-        return (
-            "unreadable-" + hashlib.sha256(str(path).encode()).hexdigest(),
-            None,
-            f"cannot read ({error.strerror})",
-        )
+        return InputPage(path, _unreadable_key(path), unreadable=f"cannot read ({error.strerror})")
+
+
+def _unreadable_key(path: Path) -> str:
+    """Per file, not per content: two empty files are two rejections, not a page and its duplicate."""
+    digest = hashlib.sha256(str(path).encode())
+    with contextlib.suppress(OSError):  # gone, or unreadable: the path alone
+        if path.is_file():  # a regular file (never open a FIFO: it would block)
+            digest.update(path.read_bytes())
+    return "unreadable-" + digest.hexdigest()
+
+
+@contextmanager
+def output_lock(out: Path) -> Iterator[None]:
+    """Hold OUT/.lock for the run; raise BatchLocked naming the holder if another run has it."""
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / LOCK
+    with path.open("a+", encoding="utf-8") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "an unknown process"
+            raise BatchLocked(
+                f"{out} is in use by another batch run ({holder}); wait for it to finish or use another --out"
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        started = datetime.now(UTC).isoformat(timespec="seconds")
+        handle.write(f"pid {os.getpid()} on {socket.gethostname()}, since {started}")
+        handle.flush()
+        try:
+            yield
+        finally:
+            handle.seek(0)
+            handle.truncate()
 
 
 class PageScorer:
@@ -98,10 +166,9 @@ class PageScorer:
         if cache is not None:
             self.model.set_params(cache=str(cache))
 
-    def score(self, key: str, source: str, text: str) -> PageResult:
+    def score(self, key: str, source: str, efforts: list[Effort]) -> PageResult:
         from pipeline.flags import all_flags
 
-        efforts = records_from_text(source, text)
         predictions = self.model.predict(efforts)
         flags = all_flags(efforts, predictions)
         return PageResult(
@@ -137,15 +204,56 @@ def _rejected(key: str, path: Path, why: str) -> PageResult:
 
 
 def _progress(files: list[Path]) -> Iterator[Path]:
-    """A progress bar with ETA on a terminal; plain log lines (from the caller) otherwise."""
+    """A progress bar with ETA on a terminal (log lines go above it); plain log lines otherwise."""
     if sys.stderr.isatty():
-        yield from tqdm(files, desc="pages", unit="page")
+        with logging_redirect_tqdm():
+            yield from tqdm(files, desc="pages", unit="page")
     else:
         yield from files
 
 
-def run_batch(input_dir: Path, out: Path, model_uri: str, cache: Path | None = None) -> BatchSummary:
-    """Process every new page of input_dir into out; return what was done."""
+def _process(page: InputPage, scorer: PageScorer | None, model_uri: str, cache: Path | None):
+    """(result, scorer): the model is loaded on the first page that needs it."""
+    if page.unreadable is not None:
+        return _rejected(page.key, page.path, page.unreadable), scorer
+    try:
+        efforts = records_from_text(str(page.path), page.text or "", page.warnings)
+    except PageError as error:
+        return _rejected(page.key, page.path, str(error)), scorer
+    scorer = scorer or PageScorer(model_uri, cache)
+    try:
+        return scorer.score(page.key, str(page.path), efforts), scorer
+    except Exception as error:  # one page's failure must not stop the batch: record it and go on
+        log.exception("%s: could not be processed", page.path)
+        return _rejected(
+            page.key, page.path, f"could not be processed ({type(error).__name__}: {error})"
+        ), scorer
+
+
+def _stored(result_file: Path) -> PageResult | None:
+    try:
+        return PageResult.model_validate_json(result_file.read_text(encoding="utf-8"))
+    except (OSError, ValueError):  # missing, or damaged: the page is processed again
+        return None
+
+
+def run_batch(
+    input_dir: Path,
+    out: Path,
+    model_uri: str,
+    cache: Path | None = None,
+    keep_deleted: bool = False,
+    keep_history: bool = False,
+) -> BatchSummary:
+    """Process every new page of input_dir into out; return what was done. Raise BatchLocked if another run
+    holds out."""
+    with output_lock(out):
+        return _run_batch(input_dir, out, model_uri, cache, keep_deleted, keep_history)
+
+
+def _run_batch(
+    input_dir: Path, out: Path, model_uri: str, cache: Path | None, keep_deleted: bool, keep_history: bool
+) -> BatchSummary:
     started = time.perf_counter()
     state = out / STATE_DIR
     state.mkdir(parents=True, exist_ok=True)
@@ -154,34 +262,25 @@ def run_batch(input_dir: Path, out: Path, model_uri: str, cache: Path | None = N
     files = collect_files([input_dir])
     summary = BatchSummary(files=len(files))
     scorer: PageScorer | None = None
-    seen_now: set[str] = set()
+    current: dict[str, str] = {}  # key -> source, the inputs as they are now
     for number, path in enumerate(_progress(files), start=1):
-        key, text, unreadable = page_key(path)
-        result_file = state / f"{key}.json"
-        if key in seen_now:
+        page = read_input(path)
+        if page.key in current:
             summary.duplicates += 1
-            log.info("[%d/%d] %s: duplicate of a page above", number, len(files), path)
+            log.info("[%d/%d] %s: duplicate of %s", number, len(files), path, current[page.key])
             continue
-        seen_now.add(key)
-        if result_file.exists():
+        current[page.key] = str(path)
+        result_file = state / f"{page.key}.json"
+        stored = _stored(result_file)
+        if stored is not None and stored.rejection is None and stored.source == str(path):
             summary.skipped += 1
-            if json.loads(result_file.read_text(encoding="utf-8")).get("rejection"):
-                summary.rejected_inputs.append(str(path))
             continue
-        if unreadable is not None:
-            result = _rejected(key, path, unreadable)
+        if stored is not None and stored.rejection is None:  # the same page under a new name: rename only
+            result = stored.model_copy(update={"source": str(path)})
         else:
-            scorer = scorer or PageScorer(model_uri, cache)
-            try:
-                result = scorer.score(key, str(path), text)
-            except PageError as error:
-                result = _rejected(key, path, str(error))
-            except Exception as error:  # one page's failure must not stop the batch: record it and go on
-                log.exception("%s: could not be processed", path)
-                result = _rejected(key, path, f"could not be processed ({type(error).__name__}: {error})")
-        if result.rejection is not None:
-            summary.rejected_inputs.append(str(path))
-        atomic_write_text(result_file, result.model_dump_json())
+            result, scorer = _process(page, scorer, model_uri, cache)
+        if result.model_dump_json() != (stored.model_dump_json() if stored else None):
+            atomic_write_text(result_file, result.model_dump_json())
         release_freed_memory()
         summary.processed += 1
         log.info(
@@ -193,27 +292,74 @@ def run_batch(input_dir: Path, out: Path, model_uri: str, cache: Path | None = N
             if result.rejection
             else f"{len(result.efforts)} efforts, {len(result.predictions)} predictions, {len(result.flags)} flags",
         )
-    if summary.processed or not all((out / name).exists() for name in OUTPUTS):
-        summary.efforts = write_outputs(out)
-    else:
+    kept = _prune(out, current, {str(p) for p in files}, keep_deleted, keep_history, summary)
+    plan = sorted((source, key) for key, source in {**kept, **current}.items())
+    summary.rejected_inputs = _rejected_sources(state, plan)
+    digest = _plan_digest(state, plan)
+    if _built_from(out) == digest and all((out / name).exists() for name in OUTPUTS):
         summary.efforts = sum(1 for _ in (out / "efforts.jsonl").open(encoding="utf-8"))
+    else:
+        summary.efforts = write_outputs(out, [state / f"{key}.json" for _, key in plan])
+        atomic_write_text(out / MANIFEST, json.dumps({"digest": digest, "pages": len(plan)}))
     summary.seconds = time.perf_counter() - started
     return summary
 
 
-def _results(out: Path) -> Iterator[PageResult]:
-    """Every page result, one at a time, ordered by source then key (the same after any interruption)."""
-    index = []
-    for path in (out / STATE_DIR).glob("*.json"):
-        with path.open(encoding="utf-8") as handle:
-            source = json.loads(handle.read()).get("source", "")
-        index.append((source, path.stem, path))
-    for _, _, path in sorted(index):
-        yield PageResult.model_validate_json(path.read_text(encoding="utf-8"))
+def _prune(
+    out: Path,
+    current: dict[str, str],
+    sources_now: set[str],
+    keep_deleted: bool,
+    keep_history: bool,
+    summary: BatchSummary,
+) -> dict[str, str]:
+    """Take the results of edited and deleted inputs out of the state (into OUT/history/ with keep_history);
+    return the deleted inputs' results that keep_deleted keeps (key -> source)."""
+    kept: dict[str, str] = {}
+    for result_file in sorted((out / STATE_DIR).glob("*.json")):
+        if result_file.stem in current:
+            continue
+        stored = _stored(result_file)
+        deleted = stored is None or stored.source not in sources_now
+        if keep_deleted and deleted and stored is not None and stored.rejection is None:
+            kept[result_file.stem] = stored.source
+            continue
+        if keep_history and stored is not None and stored.rejection is None:
+            (out / HISTORY_DIR).mkdir(exist_ok=True)
+            os.replace(result_file, out / HISTORY_DIR / result_file.name)
+        else:
+            result_file.unlink()
+        summary.dropped += 1
+        log.info("%s: %s, dropped from the outputs", stored.source if stored else result_file.name,
+                 "deleted" if deleted else "replaced by its new version")  # fmt: skip
+    return kept
 
 
-def write_outputs(out: Path) -> int:
-    """Rebuild the five outputs from the page results, streaming; return the number of efforts."""
+def _rejected_sources(state: Path, plan: Sequence[tuple[str, str]]) -> list[str]:
+    return [source for source, key in plan if (result := _stored(state / f"{key}.json")) and result.rejection]
+
+
+def _plan_digest(state: Path, plan: Sequence[tuple[str, str]]) -> str:
+    """What the outputs are a function of: the code's version and each included result, in order."""
+    from pipeline import __version__
+
+    digest = hashlib.sha256(__version__.encode())
+    for source, key in plan:
+        digest.update(f"\0{source}\0{key}\0".encode())
+        digest.update((state / f"{key}.json").read_bytes())
+    return digest.hexdigest()
+
+
+def _built_from(out: Path) -> str | None:
+    try:
+        return json.loads((out / MANIFEST).read_text(encoding="utf-8"))["digest"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def write_outputs(out: Path, result_files: Sequence[Path]) -> int:
+    """Rebuild the five outputs from these page results, in this order, streaming; return the number of
+    efforts."""
     from pipeline.report import write_report
     from pipeline.report.rows import report_rows
 
@@ -231,14 +377,15 @@ def write_outputs(out: Path) -> int:
         flags_path.open("w", encoding="utf-8", newline="") as flags_file,
         rejected_path.open("w", encoding="utf-8") as rejected_file,
     ):
-        predictions = csv.DictWriter(predictions_file, fieldnames=PREDICTION_COLUMNS)
-        flags = csv.DictWriter(flags_file, fieldnames=FLAG_COLUMNS)
+        predictions = SafeCsvWriter(predictions_file, PREDICTION_COLUMNS)
+        flags = SafeCsvWriter(flags_file, FLAG_COLUMNS)
         predictions.writeheader()
         flags.writeheader()
         written: set[str] = (
             set()
         )  # two files may share a record, e.g. one municipality's part of a theme page
-        for result in _results(out):
+        for result_file in result_files:
+            result = PageResult.model_validate_json(result_file.read_text(encoding="utf-8"))
             if result.rejection is not None:
                 rejected_file.write(result.rejection.model_dump_json() + "\n")
                 continue

@@ -1,7 +1,12 @@
-"""The `evidens` command line: parse arguments, call the stages, print. No stage logic lives here."""
+"""The `evidens` command line: parse arguments, call the stages, print. No stage logic lives here.
+
+Exit codes: 0 done; 1 done, but some input was rejected; 2 usage error; 3 a missing prerequisite or a fault at
+run time (one line on stderr says what to do; --verbose adds the traceback). Only the standard library, typer
+and pipeline.defaults are imported here: each command imports what it needs, so `evidens --help` is quick."""
 
 from __future__ import annotations
 
+import logging
 import sys
 from collections import Counter
 from pathlib import Path
@@ -9,9 +14,11 @@ from typing import Annotated
 
 import typer
 
-from pipeline.embed.base import DEFAULT_EMBEDDER
-from pipeline.embed.cache import DEFAULT_CACHE
-from pipeline.records import ANSWER_ORDER
+from pipeline import __version__
+from pipeline.defaults import DEFAULT_CACHE, DEFAULT_EMBEDDER, DEFAULT_EXPERIMENT, DEFAULT_MODEL_URI
+from pipeline.errors import EXIT_FAULT, EXIT_REJECTED, EvidensError, one_line
+
+log = logging.getLogger("evidens")
 
 app = typer.Typer(
     help="evidens: evidence for the self-assessments on Danish employment-effort pages.",
@@ -19,12 +26,29 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-EXIT_REJECTED = 1
-# The registered model under pipeline.tracking's CHAMPION_ALIAS; written out so that the CLI need not import mlflow.
-DEFAULT_MODEL_URI = "models:/evidens@champion"
+
+def _check_embedder(name: str) -> str:
+    from pipeline.embed import registered_embedders
+
+    if name.partition(":")[0] not in registered_embedders():
+        raise typer.BadParameter(
+            f"unknown embedder {name!r} (expected one of {', '.join(registered_embedders())})"
+        )
+    return name
+
+
+def _check_head(name: str) -> str:
+    from pipeline.heads import HEADS
+
+    if name not in HEADS:
+        raise typer.BadParameter(f"unknown head {name!r} (expected one of {', '.join(HEADS)})")
+    return name
+
 
 CorpusOption = Annotated[Path, typer.Option(help="Folder written by `evidens ingest`.")]
-EmbedderOption = Annotated[str, typer.Option(help="e5-offline, tfidf or st:<model or folder>.")]
+EmbedderOption = Annotated[
+    str, typer.Option(help="e5-offline, tfidf or st:<model or folder>.", callback=_check_embedder)
+]
 CacheOption = Annotated[Path, typer.Option(help="Embedding cache (SQLite).")]
 ExperimentOption = Annotated[str, typer.Option(help="MLflow experiment name.")]
 
@@ -35,13 +59,69 @@ review_app = typer.Typer(
 app.add_typer(review_app, name="review")
 
 
+class _Lines(logging.Formatter):
+    """Status lines as they are; warnings and errors prefixed with their level."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = super().format(record)
+        return line if record.levelno < logging.WARNING else f"{record.levelname.lower()}: {line}"
+
+
+def configure_logging(quiet: bool = False, verbose: bool = False) -> None:
+    """evidens's status lines on stderr through `logging`: --quiet keeps warnings and errors, --verbose adds
+    debug lines and tracebacks."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_Lines("%(message)s"))
+    log.handlers[:] = [handler]
+    log.propagate = False
+    log.setLevel(logging.WARNING if quiet else logging.DEBUG if verbose else logging.INFO)
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        typer.echo(f"evidens {__version__}")
+        raise typer.Exit()
+
+
 @app.callback()
-def main() -> None:
-    """Keeps `evidens` a group of commands (typer would otherwise fold a single command into the app)."""
+def main(
+    version: Annotated[
+        bool,
+        typer.Option("--version", help="Print the version and exit.", callback=_show_version, is_eager=True),
+    ] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only warnings and errors on stderr.")] = False,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Debug lines, and tracebacks of errors.")
+    ] = False,
+) -> None:
+    """Keeps `evidens` a group of commands, and sets up logging for all of them."""
+    configure_logging(quiet, verbose)
+
+
+def entry() -> None:
+    """The `evidens` program: the app, with every error that escapes a command turned into one line."""
+    configure_logging()
+    try:
+        app()
+    except KeyboardInterrupt:
+        log.error("interrupted; nothing was half-written, and a rerun resumes")
+        sys.exit(130)
+    except EvidensError as error:
+        log.error("%s", error)
+        sys.exit(EXIT_FAULT)
+    except Exception as error:
+        log.debug("traceback:", exc_info=True)
+        hint = (
+            ""
+            if isinstance(error, OSError) or log.isEnabledFor(logging.DEBUG)
+            else " (--verbose shows the traceback)"
+        )
+        log.error("%s%s", one_line(error), hint)
+        sys.exit(EXIT_FAULT)
 
 
 def _err(message: str) -> None:
-    typer.echo(message, err=True)
+    log.info(message)
 
 
 @app.command()
@@ -141,7 +221,9 @@ TrackingUri = Annotated[
     str | None,
     typer.Option(help="MLflow tracking URI (default: MLFLOW_TRACKING_URI, else experiments/mlflow.db)."),
 ]
-HeadOption = Annotated[str, typer.Option(help="Head of the model: rules (default), logistic or ordinal.")]
+HeadOption = Annotated[
+    str, typer.Option(help="Head of the model: rules (default), logistic or ordinal.", callback=_check_head)
+]
 PriorOption = Annotated[
     str,
     typer.Option(
@@ -162,19 +244,8 @@ TargetOption = Annotated[
 
 def _model(embedder: str, head: str, prior: str, cache: Path, target: str = "self-assessed"):
     """An unfitted EvidensModel, its options checked before any work."""
-    from pipeline.embed import registered_embedders
-    from pipeline.heads import HEADS
     from pipeline.model import TARGETS, EvidensModel
 
-    if embedder.partition(":")[0] not in registered_embedders():
-        raise typer.BadParameter(
-            f"unknown embedder {embedder!r} (expected one of {', '.join(registered_embedders())})",
-            param_hint="--embedder",
-        )
-    if head not in HEADS:
-        raise typer.BadParameter(
-            f"unknown head {head!r} (expected one of {', '.join(HEADS)})", param_hint="--head"
-        )
     if target not in TARGETS:
         raise typer.BadParameter(
             f"unknown target {target!r} (expected one of {', '.join(TARGETS)})", param_hint="--target"
@@ -204,10 +275,9 @@ def _labelled(corpus: Path, at_least: int):
 
     efforts = load_efforts(corpus)
     if len([e for e in efforts if e.tests]) < at_least:
-        _err(
-            f"{corpus}: needs at least {at_least} labelled efforts (leave-one-effort-out); run `evidens ingest` first"
+        raise EvidensError(
+            f"{corpus}: needs at least {at_least} labelled efforts (leave-one-effort-out); ingest more pages"
         )
-        raise typer.Exit(EXIT_REJECTED)
     return efforts
 
 
@@ -217,8 +287,7 @@ def _evaluate(efforts, model, heads: tuple[str, ...], answers: dict):
     try:
         return leave_one_effort_out(efforts, model, heads=heads, text_answers=answers)
     except ValueError as error:  # e.g. --target text where a fold's pages have no verdicts
-        _err(f"error: {error}")
-        raise typer.Exit(EXIT_REJECTED) from None
+        raise EvidensError(str(error)) from None
 
 
 def _label_version(labels: Path) -> str:
@@ -233,6 +302,7 @@ def _label_version(labels: Path) -> str:
 
 def _print_evaluation(evaluation) -> None:
     from pipeline.classify.evaluate import markdown_table
+    from pipeline.records import ANSWER_ORDER
 
     answers = len(evaluation.judgements)
     typer.echo(f"leave-one-effort-out over {answers} answers of {len(evaluation.folds)} efforts\n")
@@ -268,7 +338,7 @@ def train(
     head: HeadOption = "rules",
     prior: PriorOption = "balanced",
     target: TargetOption = "self-assessed",
-    experiment: ExperimentOption = "evidens",
+    experiment: ExperimentOption = DEFAULT_EXPERIMENT,
     labels: LabelsOption = Path("labels"),
     tracking_uri: TrackingUri = None,
     cache: CacheOption = DEFAULT_CACHE,
@@ -327,7 +397,7 @@ def evaluate(
     head: HeadOption = "rules",
     prior: PriorOption = "balanced",
     target: TargetOption = "self-assessed",
-    experiment: ExperimentOption = "evidens",
+    experiment: ExperimentOption = DEFAULT_EXPERIMENT,
     labels: LabelsOption = Path("labels"),
     tracking_uri: TrackingUri = None,
     cache: CacheOption = DEFAULT_CACHE,
@@ -372,7 +442,7 @@ def predict(
         raise typer.BadParameter(f"{out}: expected one of {', '.join(TABLE_SUFFIXES)}", param_hint="--out")
     if prior:
         _check_prior(prior)
-    tracking.configure(tracking_uri, "evidens")
+    tracking.configure(tracking_uri, create=False)
     texts, failed = [], 0
     for path in collect_files(paths):
         try:
@@ -467,8 +537,7 @@ def review_import(
     try:
         result = import_verdicts(file, labels)
     except FileNotFoundError as error:
-        _err(f"error: {error}")
-        raise typer.Exit(EXIT_REJECTED) from None
+        raise EvidensError(str(error)) from None
     except VerdictFileError as error:
         _err(f"refused {file}: nothing imported")
         for problem in error.problems:
@@ -520,25 +589,26 @@ def batch(
     model: Annotated[str, typer.Option(help="Registered model URI.")] = DEFAULT_MODEL_URI,
     tracking_uri: TrackingUri = None,
     cache: CacheOption = DEFAULT_CACHE,
+    keep_deleted: Annotated[
+        bool, typer.Option(help="Keep the results of inputs that are gone in the outputs.")
+    ] = False,
+    keep_history: Annotated[
+        bool,
+        typer.Option(
+            help="Move the results of edited or deleted inputs to OUT/history/ instead of dropping them."
+        ),
+    ] = False,
 ) -> None:
-    """Ingest, predict and flag new pages incrementally; a killed run resumes where it stopped.
+    """Ingest, predict and flag new pages incrementally; a killed run resumes to the uninterrupted result.
 
-    Exit code 0 when every input was processed, 1 when some were rejected (all else still written)."""
-    import logging
-
-    from mlflow.exceptions import MlflowException
-
+    The outputs describe the inputs as they are now: an edited page replaces its old version, a deleted one
+    leaves, a rejected one is retried. Exit code 0 when every input was processed, 1 when some were rejected
+    (all else still written), 3 when another batch holds OUT or the model cannot be loaded."""
     from pipeline import tracking
     from pipeline.batch import run_batch
 
-    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
-    tracking.configure(tracking_uri, "evidens")
-    try:
-        summary = run_batch(input_dir, out, model, cache)
-    except (MlflowException, OSError) as error:
-        raise typer.BadParameter(
-            f"cannot load model {model!r} ({error}); train one first: evidens train"
-        ) from error
+    tracking.configure(tracking_uri, create=False)
+    summary = run_batch(input_dir, out, model, cache, keep_deleted=keep_deleted, keep_history=keep_history)
     for source in summary.rejected_inputs:
         _err(f"  rejected: {source}")
     _err(summary.line(out))
@@ -585,4 +655,4 @@ def run(
 
 
 if __name__ == "__main__":
-    app()
+    entry()

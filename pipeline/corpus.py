@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import tempfile
 from pathlib import Path
 
 import datasets
+from pydantic import ValidationError
 
-from pipeline.io import atomic_replace_dir, read_jsonl, write_jsonl
+from pipeline.errors import EvidensError
+from pipeline.io import atomic_replace_dir, write_jsonl
 from pipeline.records import SECTION_NAMES, Effort, Flag, Rejection
 
 EFFORTS_FILE = "efforts.jsonl"
@@ -52,11 +55,39 @@ def write_corpus(efforts: list[Effort], rejected: list[Rejection], out_dir: Path
 
 
 def load_efforts(corpus_dir: Path) -> list[Effort]:
-    """The efforts that `evidens ingest` wrote into corpus_dir."""
+    """The efforts that `evidens ingest` wrote into corpus_dir, each line checked: EvidensError naming the file
+    and line of the first that is not a whole, valid record (every field present, none dropped in silence)."""
     path = corpus_dir / EFFORTS_FILE
     if not path.exists():
-        raise FileNotFoundError(f"{path} not found: run `evidens ingest` first")
-    return [Effort.model_validate(row) for row in read_jsonl(path)]
+        raise EvidensError(f"{path} not found: run `evidens ingest` first")
+    efforts = []
+    try:
+        with path.open(encoding="utf-8") as handle:
+            for number, line in enumerate(handle, start=1):
+                if line.strip():
+                    efforts.append(_effort_from_line(line, f"{path}: line {number}"))
+    except UnicodeDecodeError as error:
+        raise EvidensError(f"{path}: not UTF-8 (byte {error.start}); run `evidens ingest` again") from None
+    return efforts
+
+
+def _effort_from_line(line: str, where: str) -> Effort:
+    redo = "run `evidens ingest` again to rebuild the corpus"
+    try:
+        row = json.loads(line)
+    except json.JSONDecodeError as error:
+        raise EvidensError(f"{where}: not valid JSON ({error.msg} at column {error.colno}); {redo}") from None
+    if not isinstance(row, dict):
+        raise EvidensError(f"{where}: expected an effort record (a JSON object); {redo}")
+    missing = [name for name in Effort.model_fields if name not in row]
+    if missing:
+        raise EvidensError(f"{where}: record lacks {', '.join(missing)}; {redo}")
+    try:
+        return Effort.model_validate(row)
+    except ValidationError as error:
+        first = error.errors()[0]
+        field = ".".join(str(part) for part in first["loc"])
+        raise EvidensError(f"{where}: {field}: {first['msg']}; {redo}") from None
 
 
 def load_dataset(corpus_dir: Path) -> datasets.Dataset:
@@ -65,7 +96,6 @@ def load_dataset(corpus_dir: Path) -> datasets.Dataset:
 
 def read_flags(path: Path) -> list[Flag]:
     """flags.csv as `evidens flag` writes it."""
-    import csv
+    from pipeline.tables import read_csv
 
-    with path.open(encoding="utf-8", newline="") as handle:
-        return [Flag.model_validate(row) for row in csv.DictReader(handle)]
+    return [Flag.model_validate(row) for row in read_csv(path)]

@@ -25,7 +25,8 @@ import numpy as np
 from sklearn.base import BaseEstimator
 from sklearn.utils.class_weight import compute_sample_weight
 
-from pipeline.embed.base import DEFAULT_EMBEDDER, Embedder
+from pipeline.defaults import DEFAULT_EMBEDDER, user_cache
+from pipeline.embed.base import Embedder
 from pipeline.evidence import (
     DOCUMENTED_THRESHOLD,
     CriterionScores,
@@ -132,7 +133,7 @@ class EvidensModel(BaseEstimator):
     head       registry name of the head (pipeline.heads.HEADS)
     prior      "balanced" (every answer equally likely a priori) or "Ja=..,Delvist=..,Nej=.." for all pages
     k          evidence sentences per criterion that the comparison reads and a prediction quotes
-    cache      embedding cache (SQLite) for cacheable embedders; None: pipeline.embed.DEFAULT_CACHE
+    cache      embedding cache (SQLite) for cacheable embedders; None: the user's (pipeline.defaults.user_cache)
     target     what a fitted head learns: "self-assessed" (the pages' answers) or "text" (the answers the text
                supports, from analysts' verdicts: `fit(..., text_answers=...)`; items without one are left out)
     """
@@ -208,7 +209,7 @@ class EvidensModel(BaseEstimator):
     # -- the body -----------------------------------------------------------------------------------------------
     def _dense(self) -> Embedder:
         if getattr(self, "_dense_embedder", None) is None:
-            cache = Path(self.cache) if self.cache else None
+            cache = Path(self.cache) if self.cache else user_cache()
             self._dense_embedder = dense_embedder(self.embedder, self.lexical_, cache)
         return self._dense_embedder
 

@@ -17,7 +17,7 @@ from datetime import datetime
 from pathlib import Path
 
 from pipeline.records import ANSWER_ORDER, Effort
-from pipeline.tables import write_table
+from pipeline.tables import read_csv, restore, write_table
 
 VERDICT_COLUMNS: tuple[str, ...] = (
     "effort_id",
@@ -79,8 +79,7 @@ def known_answers(labels: Path) -> set[Key]:
         raise FileNotFoundError(
             f"{path} is missing: run `evidens ingest` first, so that verdicts have answers"
         )
-    with path.open(encoding="utf-8", newline="") as handle:
-        return {(row["effort_id"], row["criterion_id"]) for row in csv.DictReader(handle)}
+    return {(row["effort_id"], row["criterion_id"]) for row in read_csv(path)}
 
 
 def _problems_of(row: dict[str, str], known: set[Key]) -> list[str]:
@@ -124,7 +123,7 @@ def read_verdicts(path: Path, known: set[Key]) -> list[Verdict]:
         if None in row or any(value is None for value in row.values()):
             problems.append(f"line {line}: expected {len(VERDICT_COLUMNS)} fields")
             continue
-        row = {column: value.strip() for column, value in row.items()}
+        row = {column: restore(value.strip()) for column, value in row.items()}
         problems += [f"line {line}: {problem}" for problem in _problems_of(row, known)]
         key = (row["effort_id"], row["criterion_id"])
         if key in first_line:
@@ -141,8 +140,7 @@ def load_verdicts(labels: Path) -> list[Verdict]:
     path = labels / VERDICTS_FILE
     if not path.exists():
         return []
-    with path.open(encoding="utf-8", newline="") as handle:
-        return [Verdict(**{c: row[c] or "" for c in STORED_COLUMNS}) for row in csv.DictReader(handle)]
+    return [Verdict(**{c: row[c] or "" for c in STORED_COLUMNS}) for row in read_csv(path)]
 
 
 def current_verdicts(verdicts: Sequence[Verdict]) -> dict[Key, Verdict]:

@@ -9,12 +9,12 @@ judgement of two pages, not ground truth; the flags are measured against it.
 
 from __future__ import annotations
 
-import csv
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from pipeline.records import Flag
+from pipeline.tables import read_csv
 
 SUPPORT_FILE = Path("labels") / "support.csv"
 SUPPORT_VALUES = ("supported", "over-claimed", "understated", "unclear")
@@ -24,8 +24,7 @@ ITEM_REASONS = ("unsupported_claim", "model_disagrees", "wording_mismatch", "cro
 
 def load_support(path: Path = SUPPORT_FILE) -> dict[tuple[str, str, str], str]:
     """(effort_id, criterion_id, test_kind) -> support value."""
-    with path.open(encoding="utf-8", newline="") as handle:
-        rows = list(csv.DictReader(handle))
+    rows = read_csv(path)
     for number, row in enumerate(rows, start=2):
         if row["support"] not in SUPPORT_VALUES:
             raise ValueError(

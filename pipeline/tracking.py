@@ -5,11 +5,13 @@ This is the only module that imports mlflow; the stages know nothing of it and r
 from __future__ import annotations
 
 import contextlib
+import copy
 import io
 import json
 import logging
 import os
 import re
+import sqlite3
 import subprocess
 import tempfile
 import warnings
@@ -26,20 +28,20 @@ import matplotlib.pyplot as plt
 import mlflow
 import numpy as np
 import pandas as pd
+from mlflow.exceptions import MlflowException
 from mlflow.models import ModelSignature
 from mlflow.pyfunc import PythonModel
 from mlflow.types import ColSpec, ParamSchema, ParamSpec, Schema
 
 import pipeline
 from pipeline.classify.evaluate import Evaluation
+from pipeline.defaults import CHAMPION_ALIAS, DEFAULT_EXPERIMENT, EXPERIMENTS_DIR, REGISTERED_MODEL
+from pipeline.errors import EvidensError
 from pipeline.model import EvidensModel, corpus_hash
 from pipeline.records import ANSWER_ORDER, PREDICTION_COLUMNS, Effort
+from pipeline.tables import write_csv
 
-EXPERIMENTS_DIR = Path("experiments")
-DEFAULT_EXPERIMENT = "evidens"
-REGISTERED_MODEL = "evidens"
 TRAINED_ALIAS = "candidate"  # `evidens train` points it at every version it registers
-CHAMPION_ALIAS = "champion"  # moves only to a version whose out-of-fold macro-F1 is at least the champion's
 FINGERPRINT_TAG = "evidens.fingerprint"
 MACRO_F1_TAG = "evidens.oof_macro_f1"
 
@@ -57,20 +59,58 @@ def default_tracking_uri(experiments_dir: Path = EXPERIMENTS_DIR) -> str:
     return f"sqlite:///{(experiments_dir / 'mlflow.db').resolve()}"
 
 
-def configure(tracking_uri: str | None, experiment: str, experiments_dir: Path = EXPERIMENTS_DIR) -> str:
-    """Point MLflow at --tracking-uri, else MLFLOW_TRACKING_URI, else the SQLite store in experiments/."""
+def configure(
+    tracking_uri: str | None,
+    experiment: str = DEFAULT_EXPERIMENT,
+    experiments_dir: Path = EXPERIMENTS_DIR,
+    create: bool = True,
+) -> str:
+    """Point MLflow at --tracking-uri, else MLFLOW_TRACKING_URI, else the SQLite store in experiments/, after
+    checking that the store is readable. A command that only reads models passes create=False: then a missing
+    store is an EvidensError, and nothing is created."""
     quiet_mlflow()
     uri = tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or default_tracking_uri(experiments_dir)
     if uri.startswith("sqlite:///"):
-        Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        check_sqlite_store(Path(uri.removeprefix("sqlite:///")), create)
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
-    if mlflow.get_experiment_by_name(experiment) is None:
+    if not create:
+        return uri
+    try:
+        known = mlflow.get_experiment_by_name(experiment)
+    except MlflowException as error:
+        raise EvidensError(f"the MLflow store {uri} cannot be read ({_first_line(error)})") from None
+    if known is None:
         artifacts = (experiments_dir / "artifacts").resolve()
         artifacts.mkdir(parents=True, exist_ok=True)
         mlflow.create_experiment(experiment, artifact_location=artifacts.as_uri())
     mlflow.set_experiment(experiment)
     return uri
+
+
+def check_sqlite_store(path: Path, create: bool) -> None:
+    """A missing store is created only where asked; one that is not an SQLite database, or not MLflow's, is an
+    EvidensError naming it."""
+    if not path.exists():
+        if not create:
+            raise EvidensError(
+                f"no MLflow store at {path}: train a model first (evidens train) or pass --tracking-uri"
+            )
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
+            tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    except sqlite3.DatabaseError as error:
+        raise EvidensError(
+            f"the MLflow store {path} is corrupt ({error}): restore it, or move it aside and train again"
+        ) from None
+    if tables and "experiments" not in tables:
+        raise EvidensError(f"{path} is an SQLite file but not an MLflow store: pass another --tracking-uri")
+
+
+def _first_line(error: BaseException) -> str:
+    return (str(error).strip().splitlines() or [type(error).__name__])[0][:200]
 
 
 def code_version() -> str:
@@ -132,11 +172,14 @@ def log_evaluation(evaluation: Evaluation) -> None:
             folder / "confusion_matrix.png",
         )
         rows = [p.model_dump() for p in evaluation.predictions()]
-        pd.DataFrame(rows, columns=list(PREDICTION_COLUMNS)).to_csv(
-            folder / "predictions_out_of_fold.csv", index=False
-        )
-        evaluation.table().to_csv(folder / "metrics.csv")
-        evaluation.outcome_table().to_csv(folder / "comparison_vs_answers.csv")
+        write_csv(folder / "predictions_out_of_fold.csv", rows, PREDICTION_COLUMNS)
+        for name, table in (
+            ("metrics", evaluation.table()),
+            ("comparison_vs_answers", evaluation.outcome_table()),
+        ):
+            frame = table.rename_axis("row").reset_index()
+            frame.columns = [str(c) for c in frame.columns]
+            write_csv(folder / f"{name}.csv", frame.to_dict("records"), list(frame.columns))
         (folder / "folds.json").write_text(json.dumps(evaluation.folds), encoding="utf-8")
         mlflow.log_artifacts(scratch)
 
@@ -212,7 +255,7 @@ def _registered_with(fingerprint: str) -> str | None:
     client = mlflow.MlflowClient()
     try:
         versions = client.search_model_versions(f"name='{REGISTERED_MODEL}'")
-    except mlflow.exceptions.MlflowException:
+    except MlflowException:
         return None
     return next((str(v.version) for v in versions if v.tags.get(FINGERPRINT_TAG) == fingerprint), None)
 
@@ -223,7 +266,7 @@ def _promote(version: str, macro_f1: float) -> bool:
     try:
         champion = client.get_model_version_by_alias(REGISTERED_MODEL, CHAMPION_ALIAS)
         best = float(champion.tags.get(MACRO_F1_TAG, "-inf"))
-    except mlflow.exceptions.MlflowException:
+    except MlflowException:
         best = float("-inf")
     if macro_f1 >= best:
         client.set_registered_model_alias(REGISTERED_MODEL, CHAMPION_ALIAS, version)
@@ -265,7 +308,8 @@ def log_training(
         if existing is not None:
             mlflow.set_tag("registered_version", existing)
             return TrainingOutcome(run.info.run_id, existing, False, False)
-        joblib.dump(model, Path(scratch) / "model.joblib")
+        # The cache path is this machine's: where the model is loaded, it uses that user's cache.
+        joblib.dump(copy.copy(model).set_params(cache=None), Path(scratch) / "model.joblib")
         with contextlib.redirect_stderr(io.StringIO()):  # MLflow prints registration notes straight to stderr
             info = mlflow.pyfunc.log_model(
                 name="model",
@@ -287,11 +331,22 @@ def log_training(
 
 
 def load_evidens_model(uri: str) -> EvidensModel:
-    """The EvidensModel inside a registered model (models:/evidens@champion, models:/evidens/3, runs:/...)."""
-    return mlflow.pyfunc.load_model(uri).unwrap_python_model().model
+    """The EvidensModel inside a registered model (models:/evidens@champion, models:/evidens/3, runs:/...);
+    EvidensError saying what to do where there is none."""
+    return load_pyfunc(uri).unwrap_python_model().model
+
+
+def load_pyfunc(uri: str):
+    try:
+        return mlflow.pyfunc.load_model(uri)
+    except (MlflowException, OSError, ValueError) as error:
+        raise EvidensError(
+            f"cannot load the model {uri} from {mlflow.get_tracking_uri()} ({_first_line(error)}): "
+            "train one with `evidens train`, or name a registered one with --model models:/evidens/<version>"
+        ) from None
 
 
 def predict_texts(model_uri: str, texts: Sequence[tuple[str, str]], prior: str = "") -> pd.DataFrame:
     """Run the registered model on (source, normalised page text) pairs, under a prior given for all of them."""
     frame = pd.DataFrame({"source": [s for s, _ in texts], "text": [t for _, t in texts]})
-    return mlflow.pyfunc.load_model(model_uri).predict(frame, params={"prior": prior} if prior else None)
+    return load_pyfunc(model_uri).predict(frame, params={"prior": prior} if prior else None)

@@ -102,16 +102,15 @@ def test_killed_batch_resumes_to_the_same_outputs_and_a_rerun_does_no_work(
 def test_a_page_that_fails_is_rejected_and_the_batch_goes_on(tmp_path, monkeypatch):
     """A fake scorer (no model) that breaks on one page: that page is rejected with the error, the rest kept."""
     from pipeline import batch
-    from pipeline.ingest import records_from_text
 
     class BreaksOnTaarnby:
         def __init__(self, model_uri, cache=None):
             pass
 
-        def score(self, key, source, text):
-            if "Tårnby" in text:
+        def score(self, key, source, efforts):
+            if any(e.municipality == "Tårnby" for e in efforts):
                 raise RuntimeError("simulated failure")
-            return batch.PageResult(key=key, source=source, efforts=records_from_text(source, text))
+            return batch.PageResult(key=key, source=source, efforts=efforts)
 
     monkeypatch.setattr(batch, "PageScorer", BreaksOnTaarnby)
     pages = tmp_path / "in"

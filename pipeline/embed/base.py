@@ -7,8 +7,9 @@ from typing import Literal, Protocol
 
 import numpy as np
 
+from pipeline.defaults import DEFAULT_EMBEDDER as DEFAULT_EMBEDDER
+
 TextRole = Literal["query", "passage"]
-DEFAULT_EMBEDDER = "e5-offline"
 
 
 class Embedder(Protocol):

@@ -5,12 +5,12 @@ from __future__ import annotations
 import hashlib
 import re
 import unicodedata
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from pipeline.ingest.effort_page import PageError, looks_like_effort_page, parse_effort_page
-from pipeline.ingest.readers import UnreadableFile, collect_files, read_page
+from pipeline.ingest.readers import UnreadableFile, collect_files, load_page
 from pipeline.ingest.report import looks_like_report, parse_report
 from pipeline.ingest.theme_page import looks_like_theme_page, parse_theme_page
 from pipeline.records import Effort, Rejection, Sections
@@ -37,8 +37,16 @@ def effort_id_for(name: str, content_sha256: str) -> str:
     return f"{slug(name)}-{content_sha256[:12]}"
 
 
-def records_from_text(source: str, text: str) -> list[Effort]:
-    """Parse one page's normalised text into its records; raise PageError if it cannot be ingested."""
+def records_from_text(source: str, text: str, warnings: Sequence[str] = ()) -> list[Effort]:
+    """Parse one page's normalised text into its records, each carrying the file's `warnings` (its decoding);
+    raise PageError if it cannot be ingested."""
+    efforts = _parse_records(source, text)
+    for effort in efforts:
+        effort.warnings[:0] = warnings
+    return efforts
+
+
+def _parse_records(source: str, text: str) -> list[Effort]:
     lines = text.split("\n")
     content_sha = sha256_text(text)
     if looks_like_theme_page(lines):
@@ -104,8 +112,8 @@ class IngestResult:
 
 def ingest_file(path: Path) -> tuple[str, list[Effort]]:
     """The normalised text of one file and its records; raise UnreadableFile or PageError."""
-    text = read_page(path)
-    return text, records_from_text(str(path), text)
+    text, warnings = load_page(path)
+    return text, records_from_text(str(path), text, warnings)
 
 
 def iter_ingest(files: Iterable[Path]) -> Iterator[tuple[Path, list[Effort] | Rejection]]:

@@ -13,7 +13,6 @@ e5-small; `python -m pipeline.ingest.criteria` prints the measurement again (doc
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import sys
 from collections import defaultdict
@@ -25,8 +24,9 @@ import numpy as np
 
 from pipeline.embed import Embedder, get_embedder
 from pipeline.ingest.wording import canonical_criterion, criterion_key
-from pipeline.io import atomic_write_text, read_jsonl
+from pipeline.io import read_jsonl
 from pipeline.records import AnswerRecord, Effort, SelfAssessment
+from pipeline.tables import read_csv, write_csv
 
 SAME_CRITERION_THRESHOLD = 0.976
 CRITERIA_COLUMNS = ("criterion_id", "canonical_text", "tests", "target_groups", "phrasings")
@@ -134,8 +134,7 @@ class CriteriaCatalogue:
     def load(cls, path: Path, **kwargs) -> CriteriaCatalogue:
         if not path.exists():
             return cls(**kwargs)
-        with path.open(encoding="utf-8", newline="") as handle:
-            rows = list(csv.DictReader(handle))
+        rows = read_csv(path)
         criteria = [
             Criterion(
                 row["criterion_id"],
@@ -158,7 +157,7 @@ class CriteriaCatalogue:
             }
             for c in sorted(self.criteria.values(), key=lambda c: c.criterion_id)
         ]
-        atomic_write_text(path, _csv_text(CRITERIA_COLUMNS, rows))
+        write_csv(path, rows, CRITERIA_COLUMNS)
 
 
 def answers_rows(efforts: list[Effort]) -> list[dict[str, str]]:
@@ -177,17 +176,7 @@ def answers_rows(efforts: list[Effort]) -> list[dict[str, str]]:
 
 
 def save_answers(efforts: list[Effort], path: Path) -> None:
-    atomic_write_text(path, _csv_text(ANSWERS_COLUMNS, answers_rows(efforts)))
-
-
-def _csv_text(columns: tuple[str, ...], rows: list[dict[str, str]]) -> str:
-    import io
-
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    return buffer.getvalue()
+    write_csv(path, answers_rows(efforts), ANSWERS_COLUMNS)
 
 
 def within_test_similarities(efforts: list[Effort], embedder: Embedder) -> list[tuple[float, str, str]]:
@@ -221,8 +210,7 @@ def main(argv: list[str]) -> None:
     print(f"distinct criteria within one test (real, {len(negatives)} pairs): highest similarities")
     for score, a, b in negatives[:5]:
         print(f"  {score:.3f}  {a[:70]!r}\n         {b[:70]!r}")
-    with pairs_path.open(encoding="utf-8") as handle:
-        labelled = list(csv.DictReader(handle))
+    labelled = read_csv(pairs_path)
     for relation in ("same", "different"):
         chosen = [row for row in labelled if row["relation"] == relation]
         scores = pair_similarities([(row["item_a"], row["item_b"]) for row in chosen], embedder)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import codecs
 import re
+import stat
 import unicodedata
 from pathlib import Path
 
@@ -15,6 +17,8 @@ _BLOCK_TAGS = (
     "ul", "ol", "li", "table", "tr", "blockquote", "pre", "dd", "dt", "figure", "figcaption",
 )  # fmt: skip
 _DROPPED_TAGS = ("script", "style", "noscript", "template", "head", "svg", "iframe", "form", "button")
+_REPLACEMENT = "\ufffd"
+MAX_BAD_UTF8_BYTES = 16  # or one in a thousand bytes, whichever is more
 # Control characters other than tab/newline/carriage return/form feed: many of them mean the file is not text.
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f]")
 
@@ -23,20 +27,43 @@ class UnreadableFile(ValueError):
     """The file is empty, binary or not decodable as text."""
 
 
-def decode_text(data: bytes) -> str:
-    """Decode UTF-8 (with or without BOM), falling back to cp1252 and then Latin-1, the encodings Danish
-    pages are found in. cp1252 before Latin-1: it is Latin-1 plus typographic quotes and dashes."""
-    if b"\x00" in data:
-        raise UnreadableFile("binary content (NUL bytes), expected a text or HTML page")
-    for encoding in ("utf-8-sig", "cp1252", "latin-1"):
+def decode_text(data: bytes) -> tuple[str, list[str]]:
+    """The text and any warnings. UTF-16 with a BOM; else UTF-8 (with or without BOM), keeping the good bytes of a
+    mostly UTF-8 file (a few bad bytes become U+FFFD, with a warning giving the first offset); else cp1252 and
+    then Latin-1, the encodings Danish pages are found in (cp1252 is Latin-1 plus typographic quotes)."""
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         try:
-            text = data.decode(encoding)
-            break
-        except UnicodeDecodeError:
-            continue
+            text, warnings = data.decode("utf-16"), []
+        except UnicodeDecodeError as error:
+            raise UnreadableFile(f"invalid UTF-16 at byte offset {error.start}") from None
+    elif b"\x00" in data:
+        raise UnreadableFile("binary content (NUL bytes), expected a text or HTML page (UTF-16 needs a BOM)")
+    else:
+        text, warnings = _decode_8bit(data)
     if len(_CONTROL.findall(text)) > max(2, len(text) // 100):
         raise UnreadableFile("binary content (control characters), expected a text or HTML page")
-    return text
+    return text, warnings
+
+
+def _decode_8bit(data: bytes) -> tuple[str, list[str]]:
+    try:
+        return data.decode("utf-8-sig"), []
+    except UnicodeDecodeError as error:
+        first_bad = error.start
+    replaced = data.decode("utf-8-sig", errors="replace")
+    bad = replaced.count(_REPLACEMENT) - data.count(_REPLACEMENT.encode())
+    real_utf8 = sum(1 for character in replaced if ord(character) > 127 and character != _REPLACEMENT)
+    # Real multi-byte characters and only a few bad bytes: a UTF-8 page damaged in places, not a cp1252 page.
+    if real_utf8 > bad and bad <= max(MAX_BAD_UTF8_BYTES, len(data) // 1000):
+        return replaced, [
+            f"{bad} invalid UTF-8 byte sequence(s) replaced by U+FFFD; the first at byte offset {first_bad}"
+        ]
+    for encoding in ("cp1252", "latin-1"):
+        try:
+            return data.decode(encoding), []
+        except UnicodeDecodeError:
+            continue
+    raise AssertionError("latin-1 decodes any bytes")
 
 
 def html_to_text(html: str) -> str:
@@ -70,26 +97,60 @@ def is_html(path: Path, data: bytes) -> bool:
     return path.suffix.lower() in (".html", ".htm") or bool(_HTML_START.match(data[:512]))
 
 
-def read_page(path: Path) -> str:
-    """Read one page file into normalised text; raise UnreadableFile with the reason."""
+def load_page(path: Path) -> tuple[str, list[str]]:
+    """One page file as normalised text, with the warnings of its decoding; raise UnreadableFile with the
+    reason."""
+    kind = special_kind(path)
+    if kind:
+        raise UnreadableFile(f"{kind}, expected a regular text or HTML file")
     data = path.read_bytes()
     if not data.strip():
         raise UnreadableFile("empty file")
-    text = decode_text(data)
+    text, warnings = decode_text(data)
     if is_html(path, data):
         text = html_to_text(text)
     text = normalise_text(text)
     if not text.strip():
         raise UnreadableFile("no text after conversion")
-    return text
+    return text, warnings
+
+
+def read_page(path: Path) -> str:
+    """One page file as normalised text (decoding warnings dropped: use load_page to keep them)."""
+    return load_page(path)[0]
+
+
+def special_kind(path: Path) -> str:
+    """'' for a regular file; else what it is (reading a FIFO would block, a socket or device is no page)."""
+    mode = path.stat().st_mode
+    if stat.S_ISREG(mode):
+        return ""
+    for test, name in (
+        (stat.S_ISDIR, "a folder"),
+        (stat.S_ISFIFO, "a FIFO (named pipe)"),
+        (stat.S_ISSOCK, "a socket"),
+    ):
+        if test(mode):
+            return name
+    return "a device or other special file"
 
 
 def collect_files(paths: list[Path]) -> list[Path]:
-    """Expand folders into their page files (sorted, so runs are reproducible); keep files as given."""
+    """Expand folders into every entry that is not a folder (sorted, so runs are reproducible), plus folders
+    named like a page file (`x.txt/`): these and special files (FIFOs, sockets) are listed so that they can
+    be rejected with their reason, never skipped in silence. Hidden entries are skipped. Files are kept as
+    given."""
     files: list[Path] = []
     for path in paths:
         if path.is_dir():
-            files.extend(sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith(".")))
+            files.extend(
+                sorted(
+                    p
+                    for p in path.rglob("*")
+                    if not any(part.startswith(".") for part in p.relative_to(path).parts)
+                    and (not p.is_dir() or p.suffix.lower() in SUPPORTED_SUFFIXES)
+                )
+            )
         else:
             files.append(path)
     return files

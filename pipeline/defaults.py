@@ -1,0 +1,22 @@
+"""Every default that more than one part of evidens uses, defined once. Importing this module costs nothing,
+so the command line can show its defaults without loading a backend."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+DEFAULT_EMBEDDER = "e5-offline"
+DEFAULT_EXPERIMENT = "evidens"
+REGISTERED_MODEL = "evidens"
+CHAMPION_ALIAS = "champion"  # moves only to a version whose out-of-fold macro-F1 is at least the champion's
+DEFAULT_MODEL_URI = f"models:/{REGISTERED_MODEL}@{CHAMPION_ALIAS}"
+EXPERIMENTS_DIR = Path("experiments")  # the project's MLflow store (SQLite) and artifacts
+DEFAULT_CACHE = Path(".cache") / "embeddings.sqlite"  # the project's embedding cache, for its own commands
+
+
+def user_cache() -> Path:
+    """The embedding cache of a model used outside the project (a loaded model with no cache set): under the
+    user's cache folder, never in the caller's working folder."""
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return base / "evidens" / "embeddings.sqlite"

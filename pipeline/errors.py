@@ -1,0 +1,28 @@
+"""Errors that end a command with one line saying what to do (exit code 3), and the exit codes."""
+
+from __future__ import annotations
+
+import errno
+
+EXIT_OK = 0
+EXIT_REJECTED = 1  # done, but some input was rejected (listed in rejected.jsonl and on stderr)
+EXIT_USAGE = 2  # a bad option or argument (click's own code)
+EXIT_FAULT = 3  # a missing prerequisite or a fault at run time: nothing half-written
+
+
+class EvidensError(Exception):
+    """A missing prerequisite or a broken store; the message is one line that says what to do."""
+
+
+def one_line(error: BaseException) -> str:
+    """A user-facing line for any error: ours as they are, a full disk and other OS errors in words."""
+    if isinstance(error, EvidensError):
+        return str(error)
+    if isinstance(error, OSError) and error.errno == errno.ENOSPC:
+        where = f" writing {error.filename}" if error.filename else ""
+        return f"no space left on device{where}: free some space and run again (no output was half-written)"
+    if isinstance(error, OSError) and error.strerror:
+        where = f": {error.filename}" if error.filename else ""
+        return f"{error.strerror}{where}"
+    text = " ".join(str(error).split())
+    return f"{type(error).__name__}: {text[:300]}" if text else type(error).__name__
