@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import inspect
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -217,6 +218,15 @@ class EvidensModel(BaseEstimator):
         state = dict(self.__dict__)
         state.pop("_dense_embedder", None)  # rebuilt from its registry name where the model is loaded
         return state
+
+    def __setstate__(self, state: dict) -> None:
+        """A model registered before a parameter existed loads with that parameter's default."""
+        defaults = {
+            name: p.default
+            for name, p in inspect.signature(type(self).__init__).parameters.items()
+            if name != "self"
+        }
+        super().__setstate__({**defaults, **state})
 
     def assign_criteria(self, efforts: Sequence[Effort]) -> None:
         """Give every answer without a criterion id the id of the known criterion it means (in place). The

@@ -27,6 +27,9 @@ _BULLET_MARKER = re.compile(r"^\s*(?:[•·▪◦●*\-–]|o(?=\s)|\d{1,2}[.)](
 _LEAD_IN_MAX_WORDS = 12
 _SUBHEADING_MAX_WORDS = 10
 HEADINGS_KEY = "headings"
+# A "sentence" longer than this (a paragraph with no full stops, a scraped blob) is cut into pieces; real
+# sentences are shorter (the corpus's longest is 1,147 characters, a list run together in the report).
+MAX_SENTENCE_CHARS = 1200
 
 
 def _starts_lower(token_text: str) -> bool:
@@ -100,18 +103,36 @@ def _sentences_of(effort_id: str, section: str, doc: Doc) -> Iterator[Sentence]:
         text = span.text
         start = span.start_char + (len(m.group(0)) if (m := _BULLET_MARKER.match(text)) else 0)
         end = span.end_char - (len(text) - len(text.rstrip()))
-        if end <= start:
-            continue
-        yield Sentence(
-            effort_id=effort_id,
-            section=section,
-            index=index,
-            text=doc_text[start:end],
-            start=start,
-            end=end,
-            is_heading=(span.start_char, span.end_char) in headings,
-        )
-        index += 1
+        for piece_start, piece_end in bounded_pieces(doc_text, start, end):
+            yield Sentence(
+                effort_id=effort_id,
+                section=section,
+                index=index,
+                text=doc_text[piece_start:piece_end],
+                start=piece_start,
+                end=piece_end,
+                is_heading=(span.start_char, span.end_char) in headings,
+            )
+            index += 1
+
+
+def bounded_pieces(
+    text: str, start: int, end: int, limit: int = MAX_SENTENCE_CHARS
+) -> Iterator[tuple[int, int]]:
+    """text[start:end] as spans of at most `limit` characters, cut at the last space before the limit (or at
+    the limit, in a run without spaces): the work per sentence downstream (embedding is quadratic in its
+    length) stays bounded, and no text is lost."""
+    while end - start > limit:
+        cut = text.rfind(" ", start + 1, start + limit + 1)
+        cut = cut if cut > start else start + limit
+        piece_end = len(text[start:cut].rstrip()) + start
+        if piece_end > start:
+            yield start, piece_end
+        start = cut
+        while start < end and text[start].isspace():
+            start += 1
+    if end > start:
+        yield start, end
 
 
 def segment_efforts(efforts: Iterable[Effort], sections: Iterable[str] = SECTION_NAMES) -> Iterator[Sentence]:

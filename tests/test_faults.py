@@ -1,0 +1,454 @@
+"""The fault matrix: hostile and broken input and faults, by category, each ending with nothing lost, nothing
+evaluated that came from a page, and no traceback shown. docs/faults.md lists the cases and their results.
+
+Commands run in-process through `pipeline.cli.entry` (the installed `evidens` program), so that faults can be
+injected; pages are generated fixtures (named as such) or copies of the corpus's real pages."""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+from typing import ClassVar
+
+import numpy as np
+import pytest
+from conftest import ODSHERRED, REPO, TAARNBY, FakeEmbedder, make_effort_page
+
+from pipeline import batch
+from pipeline.batch import OUTPUTS, BatchLocked, output_lock, run_batch
+from pipeline.cli import entry
+from pipeline.corpus import EFFORTS_FILE
+from pipeline.embed.cache import CachedEmbedder
+from pipeline.ingest.readers import load_page
+from pipeline.segment import MAX_SENTENCE_CHARS, bounded_pieces
+from pipeline.tables import FORMULA_STARTS, neutralise, read_csv, restore
+
+HOSTILE_ITEM = '=HYPERLINK("http://x","klik") borgere får samtaler'
+
+
+def evidens(monkeypatch, capsys, *argv: str) -> tuple[int, str, str]:
+    """(exit code, stdout, stderr) of `evidens ARGV`."""
+    monkeypatch.setattr(sys, "argv", ["evidens", *argv])
+    with pytest.raises(SystemExit) as stop:
+        entry()
+    out, err = capsys.readouterr()
+    code = stop.value.code
+    return (code if isinstance(code, int) else 0), out, err
+
+
+def assert_one_line_error(err: str, *words: str) -> None:
+    assert "Traceback" not in err
+    errors = [line for line in err.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1, err
+    for word in words:
+        assert word in errors[0], errors[0]
+
+
+def _hostile_pages(folder: Path) -> Path:
+    """Two generated effort pages (fixtures) whose items and text start with spreadsheet formula characters."""
+    folder.mkdir(parents=True)
+    for town in ("Nyby", "Gammelby"):
+        page = make_effort_page(
+            town,
+            [("Ja", HOSTILE_ITEM), ("Delvist", "@SUM(A1:A9) jobkonsulenten vejleder"), ("Nej", "-2+3 møder")],
+            description="+cmd|' /C calc'!A0 Borgerne har samtaler hver 14. dag.",
+        )
+        (folder / f"{town}.txt").write_text(page, encoding="utf-8")
+    return folder
+
+
+def _cells(folder: Path) -> list[str]:
+    cells = []
+    for path in folder.rglob("*.csv"):
+        with path.open(encoding="utf-8", newline="") as handle:
+            import csv
+
+            cells += [cell for row in csv.reader(handle) for cell in row]
+    return cells
+
+
+# --- formula injection ------------------------------------------------------------------------------------
+@pytest.mark.parametrize("value", ["=1+1", "+1", "-x", "@x", "\tx", "\rx", "'=x", "''x", "'x", "x", "", "-"])
+def test_neutralise_and_restore_are_inverse_and_leave_no_formula(value):
+    written = neutralise(value)
+    assert not written.startswith(FORMULA_STARTS)
+    assert restore(written) == value
+
+
+def test_no_csv_of_ingest_or_flag_starts_a_cell_with_a_formula(tmp_path, monkeypatch, capsys):
+    pages = _hostile_pages(tmp_path / "raw")
+    corpus, labels, reports = tmp_path / "corpus", tmp_path / "labels", tmp_path / "reports"
+    code, _, err = evidens(
+        monkeypatch, capsys, "ingest", str(pages), "--out", str(corpus), "--labels", str(labels)
+    )
+    assert code == 0, err
+    code, _, err = evidens(
+        monkeypatch, capsys, "flag", "--corpus", str(corpus), "--labels", str(labels), "--out", str(reports),
+        "--embedder", "fake", "--cache", str(tmp_path / "cache.sqlite"),
+    )  # fmt: skip
+    assert code == 0, err
+    cells = _cells(tmp_path)
+    assert any(cell.startswith("'=HYPERLINK") for cell in cells)  # the hostile text is there, neutralised
+    numbers = {"-"} | {c for c in cells if c.lstrip("-").replace(".", "", 1).replace("e-", "").isdigit()}
+    assert [c for c in cells if c.startswith(FORMULA_STARTS) and c not in numbers] == []
+    items = {row["item"] for row in read_csv(labels / "answers.csv")}
+    assert HOSTILE_ITEM in items  # read back exactly
+
+
+# --- batch: resume at every instant, passing faults, versions, deletions, the lock ---------------------------
+class FakeScorer:
+    """A scorer without a model (test double): the page's records, no predictions; fails while `broken`."""
+
+    broken: ClassVar[set[str]] = set()
+
+    def __init__(self, model_uri, cache=None):
+        pass
+
+    def score(self, key, source, efforts):
+        if any(e.municipality in self.broken for e in efforts):
+            raise RuntimeError("simulated passing fault")
+        return batch.PageResult(key=key, source=source, efforts=efforts)
+
+
+@pytest.fixture
+def fake_scorer(monkeypatch):
+    monkeypatch.setattr(batch, "PageScorer", FakeScorer)
+    FakeScorer.broken = set()
+    return FakeScorer
+
+
+def _pages(folder: Path, *sources: Path) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    for source in sources:
+        (folder / source.name).write_bytes(source.read_bytes())
+    return folder
+
+
+def _outputs(out: Path) -> dict[str, bytes]:
+    return {name: (out / name).read_bytes() for name in OUTPUTS}
+
+
+def _sources(out: Path) -> list[str]:
+    lines = (out / "efforts.jsonl").read_text(encoding="utf-8").splitlines()
+    return [Path(json.loads(line)["source"]).name for line in lines]
+
+
+def test_a_kill_during_the_final_rebuild_resumes_to_the_uninterrupted_result(
+    tmp_path, fake_scorer, monkeypatch
+):
+    import pipeline.report
+
+    pages = _pages(tmp_path / "in", ODSHERRED)
+    whole, broken = tmp_path / "whole", tmp_path / "broken"
+    run_batch(pages, broken, "unused")
+    _pages(pages, TAARNBY)
+    run_batch(pages, whole, "unused")
+
+    def killed(*args, **kwargs):
+        raise KeyboardInterrupt  # data files renamed, report not yet: the mixed state of a real kill
+
+    monkeypatch.setattr(pipeline.report, "write_report", killed)
+    with pytest.raises(KeyboardInterrupt):
+        run_batch(pages, broken, "unused")
+    monkeypatch.undo()
+    monkeypatch.setattr(batch, "PageScorer", FakeScorer)
+    summary = run_batch(pages, broken, "unused")
+    assert summary.processed == 0  # the page was done: only the outputs were stale, and they are rebuilt
+    assert _outputs(broken) == _outputs(whole)
+
+
+def test_a_page_rejected_for_a_passing_fault_is_retried(tmp_path, fake_scorer):
+    pages = _pages(tmp_path / "in", ODSHERRED, TAARNBY)
+    fake_scorer.broken = {"Tårnby"}
+    first = run_batch(pages, tmp_path / "out", "unused")
+    assert (
+        len(first.rejected_inputs) == 1
+        and "passing fault" in (tmp_path / "out" / "rejected.jsonl").read_text()
+    )
+    fake_scorer.broken = set()
+    again = run_batch(pages, tmp_path / "out", "unused")
+    assert again.rejected_inputs == [] and (tmp_path / "out" / "rejected.jsonl").read_text() == ""
+    assert sorted(_sources(tmp_path / "out")) == sorted([ODSHERRED.name, TAARNBY.name])
+
+
+def test_an_edited_page_keeps_one_current_record_and_its_old_version_only_if_asked(tmp_path, fake_scorer):
+    pages = _pages(tmp_path / "in", ODSHERRED)
+    out = tmp_path / "out"
+    run_batch(pages, out, "unused")
+    page = pages / ODSHERRED.name
+    page.write_text(page.read_text(encoding="utf-8") + "\nEn tilføjet linje.\n", encoding="utf-8")
+    summary = run_batch(pages, out, "unused", keep_history=True)
+    assert _sources(out) == [ODSHERRED.name] and summary.dropped == 1
+    assert len(list((out / "history").glob("*.json"))) == 1
+    assert "En tilføjet linje." in (out / "efforts.jsonl").read_text(encoding="utf-8")
+
+
+def test_a_deleted_input_leaves_the_outputs_unless_kept(tmp_path, fake_scorer):
+    pages = _pages(tmp_path / "in", ODSHERRED, TAARNBY)
+    kept, gone = tmp_path / "kept", tmp_path / "gone"
+    run_batch(pages, kept, "unused")
+    run_batch(pages, gone, "unused")
+    (pages / TAARNBY.name).unlink()
+    run_batch(pages, kept, "unused", keep_deleted=True)
+    run_batch(pages, gone, "unused")
+    assert sorted(_sources(kept)) == sorted([ODSHERRED.name, TAARNBY.name])
+    assert _sources(gone) == [ODSHERRED.name]
+
+
+def test_a_second_batch_on_one_output_folder_is_refused_naming_the_holder(
+    tmp_path, fake_scorer, monkeypatch, capsys
+):
+    from pipeline.tracking import configure
+
+    pages = _pages(tmp_path / "in", ODSHERRED)
+    out = tmp_path / "out"
+    configure(f"sqlite:///{tmp_path / 'mlflow.db'}", experiments_dir=tmp_path / "experiments")
+    with output_lock(out):
+        with pytest.raises(BatchLocked, match=f"pid {os.getpid()}"):
+            run_batch(pages, out, "unused")
+        code, _, err = evidens(monkeypatch, capsys, "batch", str(pages), "--out", str(out), "--tracking-uri",
+                               f"sqlite:///{tmp_path / 'mlflow.db'}")  # fmt: skip
+    assert code == 3 and not (out / "efforts.jsonl").exists()
+    assert_one_line_error(err, "in use by another batch run", f"pid {os.getpid()}")
+    assert run_batch(pages, out, "unused").processed == 1  # released
+
+
+def test_a_full_disk_under_batch_is_one_line_and_leaves_nothing_half_written(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(batch, "PageScorer", FakeScorer)
+    pages = _pages(tmp_path / "in", ODSHERRED)
+    store = tmp_path / "mlflow.db"
+    from pipeline.tracking import configure
+
+    configure(f"sqlite:///{store}", experiments_dir=tmp_path / "experiments")
+
+    def full(path, text):
+        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+    monkeypatch.setattr(batch, "atomic_write_text", full)
+    code, _, err = evidens(monkeypatch, capsys, "batch", str(pages), "--out", str(tmp_path / "out"),
+                           "--tracking-uri", f"sqlite:///{store}")  # fmt: skip
+    assert code == 3
+    assert_one_line_error(err, "no space left on device")
+    assert "train" not in err
+    assert list((tmp_path / "out").rglob("*.tmp")) == [] and not (tmp_path / "out" / "efforts.jsonl").exists()
+
+
+# --- corrupt state -----------------------------------------------------------------------------------------
+@pytest.fixture
+def small_corpus(tmp_path, monkeypatch, capsys) -> Path:
+    corpus = tmp_path / "corpus"
+    code, _, err = evidens(monkeypatch, capsys, "ingest", str(ODSHERRED), str(TAARNBY), "--out", str(corpus),
+                           "--labels", str(tmp_path / "labels"))  # fmt: skip
+    assert code == 0, err
+    return corpus
+
+
+@pytest.mark.parametrize(
+    ("damage", "words"),
+    [
+        (lambda lines: [*lines[:-1], lines[-1][: len(lines[-1]) // 2]], ["line 2", "not valid JSON"]),
+        (lambda lines: [lines[0], json.dumps({k: v for k, v in json.loads(lines[1]).items() if k != "tests"})],
+         ["line 2", "lacks tests"]),
+        (lambda lines: [lines[0], json.dumps({**json.loads(lines[1]), "kind": 5})], ["line 2", "kind"]),
+    ],
+    ids=["truncated", "missing-tests", "wrong-type"],
+)  # fmt: skip
+def test_a_damaged_corpus_is_named_by_file_and_line(small_corpus, damage, words, monkeypatch, capsys):
+    path = small_corpus / EFFORTS_FILE
+    lines = path.read_text(encoding="utf-8").splitlines()
+    path.write_text("\n".join(damage(lines)) + "\n", encoding="utf-8")
+    code, _, err = evidens(
+        monkeypatch, capsys, "evaluate", "--corpus", str(small_corpus), "--embedder", "fake"
+    )
+    assert code == 3
+    assert_one_line_error(err, str(path), *words)
+
+
+class CountingEmbedder(FakeEmbedder):
+    cacheable = True
+    calls = 0
+
+    def embed(self, texts, role):
+        CountingEmbedder.calls += len(texts)
+        return super().embed(texts, role)
+
+
+@pytest.mark.parametrize("damage", ["garbage", "wrong-schema"])
+def test_a_broken_embedding_cache_is_rebuilt_with_a_warning(tmp_path, damage, caplog):
+    path = tmp_path / "cache.sqlite"
+    if damage == "garbage":
+        path.write_bytes(b"this is not an SQLite file" * 100)
+    else:
+        with sqlite3.connect(path) as db:
+            db.execute("CREATE TABLE vectors (id INTEGER, data TEXT)")
+    texts = ["Borgerne har samtaler", "Virksomheden ansætter"]
+    with caplog.at_level("WARNING", logger="evidens"):
+        vectors = CachedEmbedder(CountingEmbedder(), path).embed(texts, "passage")
+    assert "rebuilding" in caplog.text
+    assert np.allclose(vectors, FakeEmbedder().embed(texts, "passage"))
+
+
+@pytest.mark.parametrize("bad", ["nan", "short"])
+def test_a_bad_cached_vector_is_embedded_again(tmp_path, bad, caplog):
+    path = tmp_path / "cache.sqlite"
+    texts = ["Borgerne har samtaler", "Virksomheden ansætter"]
+    clean = CachedEmbedder(CountingEmbedder(), path).embed(texts, "passage")
+    with sqlite3.connect(path) as db:
+        vector = np.full(32, np.nan, dtype=np.float32) if bad == "nan" else np.ones(31, dtype=np.float32)
+        db.execute("UPDATE vectors SET vector = ?", (vector.tobytes(),))
+    CountingEmbedder.calls = 0
+    with caplog.at_level("WARNING", logger="evidens"):
+        again = CachedEmbedder(CountingEmbedder(), path).embed(texts, "passage")
+    assert np.array_equal(again, clean) and CountingEmbedder.calls == 2
+    assert "wrong dimension or not finite" in caplog.text
+
+
+def test_a_corrupt_mlflow_store_is_one_line(tmp_path, monkeypatch, capsys):
+    store = tmp_path / "mlflow.db"
+    store.write_bytes(b"garbage " * 1000)
+    code, _, err = evidens(
+        monkeypatch, capsys, "predict", str(ODSHERRED), "--tracking-uri", f"sqlite:///{store}"
+    )
+    assert code == 3
+    assert_one_line_error(err, "corrupt", str(store))
+
+
+@pytest.mark.parametrize("uri", ["models:/evidens@champion", "models:/nosuchmodel/7", "runs:/0123/model"])
+def test_a_missing_or_unknown_model_is_one_line(tmp_path, uri, monkeypatch, capsys):
+    from pipeline.tracking import configure
+
+    store = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    configure(store, experiments_dir=tmp_path / "experiments")  # a store with no model in it
+    code, _, err = evidens(
+        monkeypatch, capsys, "predict", str(ODSHERRED), "--model", uri, "--tracking-uri", store
+    )
+    assert code == 3
+    assert_one_line_error(err, "cannot load the model", "evidens train")
+
+
+def test_a_full_disk_under_ingest_leaves_the_old_outputs_whole(small_corpus, monkeypatch, capsys):
+    before = {p: p.read_bytes() for p in small_corpus.parent.rglob("*") if p.is_file()}
+
+    def full(self, *args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device", str(self))
+
+    monkeypatch.setattr(Path, "write_text", full)
+    code, _, err = evidens(monkeypatch, capsys, "ingest", str(ODSHERRED), "--out", str(small_corpus),
+                           "--labels", str(small_corpus.parent / "labels"))  # fmt: skip
+    monkeypatch.undo()
+    assert code == 3
+    assert_one_line_error(err, "no space left on device")
+    after = {p: p.read_bytes() for p in small_corpus.parent.rglob("*") if p.is_file()}
+    assert after == before  # nothing replaced, nothing half-written, no temporary left
+
+
+# --- encodings and special entries ---------------------------------------------------------------------------
+def test_a_few_bad_bytes_keep_the_rest_of_a_utf8_page_with_a_warning(tmp_path):
+    data = TAARNBY.read_bytes()
+    position = data.index(b"Kommunens beskrivelse")
+    damaged = data[:position] + b"\xe6\xf8\xe5 " + data[position:]  # three Latin-1 bytes inside UTF-8
+    (tmp_path / "damaged.txt").write_bytes(damaged)
+    text, warnings = load_page(tmp_path / "damaged.txt")
+    assert "Tårnby" in text and "\ufffd" in text
+    assert len(warnings) == 1 and f"byte offset {position}" in warnings[0]
+    from pipeline.ingest import ingest_paths
+
+    (effort,) = ingest_paths([tmp_path / "damaged.txt"]).efforts
+    assert sum(len(t.answers) for t in effort.tests) == 29 and "byte offset" in effort.warnings[0]
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-be", "cp1252"])
+def test_utf16_with_a_bom_and_cp1252_read_as_the_same_page(tmp_path, encoding):
+    text = TAARNBY.read_text(encoding="utf-8")
+    data = text.encode(encoding) if encoding != "utf-16-be" else b"\xfe\xff" + text.encode(encoding)
+    (tmp_path / "page.txt").write_bytes(data)
+    assert load_page(tmp_path / "page.txt")[0] == load_page(TAARNBY)[0]
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
+def test_special_entries_are_rejected_with_their_reason(tmp_path, monkeypatch, capsys):
+    pages = _pages(tmp_path / "in", ODSHERRED)
+    os.mkfifo(pages / "pipe.txt")
+    (pages / "folder.txt").mkdir()
+    code, _, err = evidens(monkeypatch, capsys, "ingest", str(pages), "--out", str(tmp_path / "corpus"),
+                           "--labels", str(tmp_path / "labels"))  # fmt: skip
+    assert code == 1 and "FIFO" in err
+    rejected = {
+        Path(r["source"]).name: r["reason"]
+        for r in map(json.loads, (tmp_path / "corpus" / "rejected.jsonl").read_text().splitlines())
+    }
+    assert "FIFO" in rejected["pipe.txt"] and "a folder" in rejected["folder.txt"]
+
+
+def test_a_paragraph_without_full_stops_is_cut_into_bounded_pieces():
+    from pipeline.records import Effort, Sections
+    from pipeline.segment import segment_efforts
+
+    blob = ("Borgerne får hjælp af jobkonsulenten hver uge " * 3000).strip()
+    effort = Effort(effort_id="e", source="s", content_sha256="c", kind="effort_page",
+                    sections=Sections(description=blob))  # fmt: skip
+    sentences = list(segment_efforts([effort]))
+    assert max(len(s.text) for s in sentences) <= MAX_SENTENCE_CHARS
+    assert " ".join(s.text for s in sentences) == blob  # nothing lost
+    assert all(blob[s.start : s.end] == s.text for s in sentences)
+    assert list(bounded_pieces("x" * 2500, 0, 2500, 1000)) == [(0, 1000), (1000, 2000), (2000, 2500)]
+
+
+# --- the command line ---------------------------------------------------------------------------------------
+def test_runtime_errors_are_one_line_with_exit_code_3(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)  # as on a fresh machine (set by other tests)
+    code, _, err = evidens(monkeypatch, capsys, "evaluate", "--embedder", "fake")
+    assert code == 3
+    assert_one_line_error(err, "corpus/efforts.jsonl not found", "evidens ingest")
+    code, _, err = evidens(monkeypatch, capsys, "predict", str(ODSHERRED))
+    assert code == 3
+    assert_one_line_error(err, "no MLflow store", "evidens train")
+    assert list(tmp_path.iterdir()) == []  # no experiments/ or .cache/ created as a side effect
+
+
+def test_a_misspelt_option_is_a_usage_error_before_any_work(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    code, _, err = evidens(monkeypatch, capsys, "flag", "--embedder", "e5-ofline")
+    assert code == 2 and "unknown embedder 'e5-ofline'" in err and "note" not in err
+    code, _, err = evidens(monkeypatch, capsys, "train", "--head", "forest")
+    assert code == 2 and "unknown head 'forest'" in err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_exit_code_1_is_only_rejected_input(tmp_path, monkeypatch, capsys):
+    pages = _pages(tmp_path / "in", ODSHERRED)
+    (pages / "empty.txt").write_text("")
+    code, _, err = evidens(monkeypatch, capsys, "ingest", str(pages), "--out", str(tmp_path / "c"),
+                           "--labels", str(tmp_path / "l"))  # fmt: skip
+    assert code == 1 and "rejected:" in err and "empty file" in err and "Traceback" not in err
+
+
+def test_version_quiet_and_verbose(tmp_path, monkeypatch, capsys):
+    from pipeline import __version__
+
+    code, out, _ = evidens(monkeypatch, capsys, "--version")
+    assert code == 0 and out.strip() == f"evidens {__version__}"
+    arguments = ["ingest", str(ODSHERRED), "--out", str(tmp_path / "c"), "--labels", str(tmp_path / "l")]
+    assert "ingested 1 efforts" in evidens(monkeypatch, capsys, *arguments)[2]
+    assert evidens(monkeypatch, capsys, "--quiet", *arguments)[2] == ""
+
+    def crash(*args, **kwargs):
+        raise RuntimeError("simulated bug")
+
+    monkeypatch.setattr("pipeline.ingest.ingest_paths", crash)
+    code, _, err = evidens(monkeypatch, capsys, *arguments)
+    assert code == 3 and "Traceback" not in err and "simulated bug" in err and "--verbose" in err
+    code, _, err = evidens(monkeypatch, capsys, "--verbose", *arguments)
+    assert code == 3 and "Traceback" in err
+
+
+def test_the_cli_imports_no_backend_for_help():
+    probe = "import sys, pipeline.cli; print(sorted({'sklearn', 'mlflow', 'torch', 'spacy', 'pandas'} & set(sys.modules)))"
+    done = subprocess.run([sys.executable, "-c", probe], cwd=REPO, capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
