@@ -15,7 +15,16 @@ from typing import Annotated
 import typer
 
 from pipeline import __version__
-from pipeline.defaults import DEFAULT_CACHE, DEFAULT_EMBEDDER, DEFAULT_EXPERIMENT, DEFAULT_MODEL_URI
+from pipeline.defaults import (
+    DEFAULT_CACHE,
+    DEFAULT_CORPUS,
+    DEFAULT_EMBEDDER,
+    DEFAULT_EXPERIMENT,
+    DEFAULT_LABELS,
+    DEFAULT_MODEL_URI,
+    DEFAULT_RAW,
+    DEFAULT_REPORTS,
+)
 from pipeline.errors import EXIT_FAULT, EXIT_REJECTED, EvidensError, one_line
 
 log = logging.getLogger("evidens")
@@ -131,8 +140,8 @@ def ingest(
     ],
     out: Annotated[
         Path, typer.Option(help="Folder for efforts.jsonl, rejected.jsonl and the dataset.")
-    ] = Path("corpus"),
-    labels: Annotated[Path, typer.Option(help="Folder for criteria.csv and answers.csv.")] = Path("labels"),
+    ] = DEFAULT_CORPUS,
+    labels: Annotated[Path, typer.Option(help="Folder for criteria.csv and answers.csv.")] = DEFAULT_LABELS,
 ) -> None:
     """Read pages into validated Effort records, the criteria catalogue and the labelled answers.
 
@@ -183,7 +192,7 @@ def evidence(
     effort_ids: Annotated[
         list[str] | None, typer.Argument(help="Efforts to show (default: all labelled).")
     ] = None,
-    corpus: CorpusOption = Path("corpus"),
+    corpus: CorpusOption = DEFAULT_CORPUS,
     embedder: EmbedderOption = DEFAULT_EMBEDDER,
     k: Annotated[int, typer.Option(min=1, help="Evidence sentences per criterion.")] = 5,
     out: Annotated[Path | None, typer.Option(help="Write rows to .jsonl or .csv (by extension).")] = None,
@@ -333,13 +342,13 @@ def _print_text_target(evaluation) -> None:
 
 @app.command()
 def train(
-    corpus: CorpusOption = Path("corpus"),
+    corpus: CorpusOption = DEFAULT_CORPUS,
     embedder: EmbedderOption = DEFAULT_EMBEDDER,
     head: HeadOption = "rules",
     prior: PriorOption = "balanced",
     target: TargetOption = "self-assessed",
     experiment: ExperimentOption = DEFAULT_EXPERIMENT,
-    labels: LabelsOption = Path("labels"),
+    labels: LabelsOption = DEFAULT_LABELS,
     tracking_uri: TrackingUri = None,
     cache: CacheOption = DEFAULT_CACHE,
 ) -> None:
@@ -392,13 +401,13 @@ def train(
 
 @app.command()
 def evaluate(
-    corpus: CorpusOption = Path("corpus"),
+    corpus: CorpusOption = DEFAULT_CORPUS,
     embedder: EmbedderOption = DEFAULT_EMBEDDER,
     head: HeadOption = "rules",
     prior: PriorOption = "balanced",
     target: TargetOption = "self-assessed",
     experiment: ExperimentOption = DEFAULT_EXPERIMENT,
-    labels: LabelsOption = Path("labels"),
+    labels: LabelsOption = DEFAULT_LABELS,
     tracking_uri: TrackingUri = None,
     cache: CacheOption = DEFAULT_CACHE,
 ) -> None:
@@ -467,14 +476,14 @@ def predict(
 
 @app.command()
 def flag(
-    corpus: CorpusOption = Path("corpus"),
-    out: Annotated[Path, typer.Option(help="Folder for predictions.csv, flags.csv and report.html.")] = Path(
-        "reports"
-    ),
+    corpus: CorpusOption = DEFAULT_CORPUS,
+    out: Annotated[
+        Path, typer.Option(help="Folder for predictions.csv, flags.csv and report.html.")
+    ] = DEFAULT_REPORTS,
     embedder: EmbedderOption = DEFAULT_EMBEDDER,
     head: HeadOption = "rules",
     prior: PriorOption = "balanced",
-    labels: LabelsOption = Path("labels"),
+    labels: LabelsOption = DEFAULT_LABELS,
     cache: CacheOption = DEFAULT_CACHE,
 ) -> None:
     """Flag the self-assessed answers that the page's text does not support, and write the HTML report.
@@ -526,7 +535,7 @@ def review_import(
     file: Annotated[
         Path, typer.Argument(help="Verdicts CSV exported from report.html.", exists=True, dir_okay=False)
     ],
-    labels: LabelsOption = Path("labels"),
+    labels: LabelsOption = DEFAULT_LABELS,
 ) -> None:
     """Validate a verdicts file and store its new verdicts as versioned labels (labels/verdicts.csv).
 
@@ -553,11 +562,11 @@ def review_import(
 
 @app.command()
 def themes(
-    corpus: CorpusOption = Path("corpus"),
+    corpus: CorpusOption = DEFAULT_CORPUS,
     embedder: EmbedderOption = DEFAULT_EMBEDDER,
-    out: Annotated[Path, typer.Option(help="Folder for themes.json, themes.csv and the plots.")] = Path(
-        "reports"
-    ),
+    out: Annotated[
+        Path, typer.Option(help="Folder for themes.json, themes.csv and the plots.")
+    ] = DEFAULT_REPORTS,
     seed: Annotated[int, typer.Option(help="Seed for everything random (the map's projection).")] = 0,
     cache: CacheOption = DEFAULT_CACHE,
 ) -> None:
@@ -618,14 +627,14 @@ def batch(
 
 @app.command()
 def run(
-    raw: Annotated[Path, typer.Option(help="Folder of raw pages.", exists=True, file_okay=False)] = Path(
-        "corpus/raw"
-    ),
-    corpus: Annotated[Path, typer.Option(help="Folder for the ingested corpus.")] = Path("corpus"),
-    labels: Annotated[Path, typer.Option(help="Folder for criteria.csv and answers.csv.")] = Path("labels"),
-    out: Annotated[Path, typer.Option(help="Folder for predictions, flags, themes and the report.")] = Path(
-        "reports"
-    ),
+    raw: Annotated[
+        Path, typer.Option(help="Folder of raw pages.", exists=True, file_okay=False)
+    ] = DEFAULT_RAW,
+    corpus: Annotated[Path, typer.Option(help="Folder for the ingested corpus.")] = DEFAULT_CORPUS,
+    labels: Annotated[Path, typer.Option(help="Folder for criteria.csv and answers.csv.")] = DEFAULT_LABELS,
+    out: Annotated[
+        Path, typer.Option(help="Folder for predictions, flags, themes and the report.")
+    ] = DEFAULT_REPORTS,
     tracking_uri: TrackingUri = None,
     cache: CacheOption = DEFAULT_CACHE,
 ) -> None:

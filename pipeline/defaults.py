@@ -11,6 +11,10 @@ DEFAULT_EXPERIMENT = "evidens"
 REGISTERED_MODEL = "evidens"
 CHAMPION_ALIAS = "champion"  # moves only to a version whose out-of-fold macro-F1 is at least the champion's
 DEFAULT_MODEL_URI = f"models:/{REGISTERED_MODEL}@{CHAMPION_ALIAS}"
+DEFAULT_RAW = Path("corpus") / "raw"  # the project's real pages
+DEFAULT_CORPUS = Path("corpus")  # what `evidens ingest` writes
+DEFAULT_LABELS = Path("labels")
+DEFAULT_REPORTS = Path("reports")
 EXPERIMENTS_DIR = Path("experiments")  # the project's MLflow store (SQLite) and artifacts
 DEFAULT_CACHE = Path(".cache") / "embeddings.sqlite"  # the project's embedding cache, for its own commands
 

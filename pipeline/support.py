@@ -13,10 +13,11 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from pipeline.defaults import DEFAULT_LABELS, DEFAULT_REPORTS
 from pipeline.records import Flag
 from pipeline.tables import read_csv
 
-SUPPORT_FILE = Path("labels") / "support.csv"
+SUPPORT_FILE = DEFAULT_LABELS / "support.csv"
 SUPPORT_VALUES = ("supported", "over-claimed", "understated", "unclear")
 WRONG_CLAIM = ("over-claimed", "understated")  # what a flag should point at
 ITEM_REASONS = ("unsupported_claim", "model_disagrees", "wording_mismatch", "cross_test_contradiction")
@@ -53,7 +54,7 @@ def flag_quality(flags: Sequence[Flag], support: dict[tuple[str, str, str], str]
 def main(argv: list[str]) -> None:
     from pipeline.corpus import read_flags
 
-    flags_path = Path(argv[0]) if argv else Path("reports") / "flags.csv"
+    flags_path = Path(argv[0]) if argv else DEFAULT_REPORTS / "flags.csv"
     support = load_support(Path(argv[1]) if len(argv) > 1 else SUPPORT_FILE)
     quality = flag_quality(read_flags(flags_path), support)
     print(f"support set: {len(support)} items, {quality['wrong_claims']} over-claimed or understated")

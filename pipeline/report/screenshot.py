@@ -12,6 +12,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from pipeline.defaults import DEFAULT_REPORTS
+
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -49,7 +51,7 @@ def screenshot(report: Path, png: Path) -> None:
 
 
 def main(argv: list[str]) -> None:
-    report = Path(argv[0]) if argv else Path("reports") / "report.html"
+    report = Path(argv[0]) if argv else DEFAULT_REPORTS / "report.html"
     png = Path(argv[1]) if len(argv) > 1 else Path("docs") / "report.png"
     screenshot(report, png)
     print(f"wrote {png} from {report}")
