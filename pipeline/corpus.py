@@ -11,7 +11,7 @@ from pydantic import ValidationError
 
 from pipeline.errors import EvidensError
 from pipeline.io import atomic_replace_dir, write_jsonl
-from pipeline.records import SECTION_NAMES, Effort, Flag, Rejection
+from pipeline.records import FLAG_COLUMNS, SECTION_NAMES, Effort, Flag, Rejection
 
 EFFORTS_FILE = "efforts.jsonl"
 REJECTED_FILE = "rejected.jsonl"
@@ -98,4 +98,4 @@ def read_flags(path: Path) -> list[Flag]:
     """flags.csv as `evidens flag` writes it."""
     from pipeline.tables import read_csv
 
-    return [Flag.model_validate(row) for row in read_csv(path)]
+    return [Flag.model_validate(row) for row in read_csv(path, FLAG_COLUMNS)]

@@ -79,7 +79,7 @@ def known_answers(labels: Path) -> set[Key]:
         raise FileNotFoundError(
             f"{path} is missing: run `evidens ingest` first, so that verdicts have answers"
         )
-    return {(row["effort_id"], row["criterion_id"]) for row in read_csv(path)}
+    return {(row["effort_id"], row["criterion_id"]) for row in read_csv(path, ("effort_id", "criterion_id"))}
 
 
 def _problems_of(row: dict[str, str], known: set[Key]) -> list[str]:
@@ -140,7 +140,7 @@ def load_verdicts(labels: Path) -> list[Verdict]:
     path = labels / VERDICTS_FILE
     if not path.exists():
         return []
-    return [Verdict(**{c: row[c] or "" for c in STORED_COLUMNS}) for row in read_csv(path)]
+    return [Verdict(**{c: row[c] or "" for c in STORED_COLUMNS}) for row in read_csv(path, STORED_COLUMNS)]
 
 
 def current_verdicts(verdicts: Sequence[Verdict]) -> dict[Key, Verdict]:

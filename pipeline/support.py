@@ -25,7 +25,7 @@ ITEM_REASONS = ("unsupported_claim", "model_disagrees", "wording_mismatch", "cro
 
 def load_support(path: Path = SUPPORT_FILE) -> dict[tuple[str, str, str], str]:
     """(effort_id, criterion_id, test_kind) -> support value."""
-    rows = read_csv(path)
+    rows = read_csv(path, ("effort_id", "criterion_id", "test_kind", "support"))
     for number, row in enumerate(rows, start=2):
         if row["support"] not in SUPPORT_VALUES:
             raise ValueError(

@@ -61,14 +61,28 @@ def write_csv(path: Path, rows: Iterable[dict[str, Any]], columns: Sequence[str]
     atomic_write_text(path, csv_text(rows, columns))
 
 
-def read_csv(path: Path | str | IO[str]) -> list[dict[str, str]]:
-    """Rows of a CSV this project wrote (or one in its format), cells restored."""
-    if isinstance(path, (str, Path)):
+def read_csv(path: Path, columns: Sequence[str] = ()) -> list[dict[str, str]]:
+    """Rows of a CSV this project wrote (or one in its format), cells restored. With `columns`, a file that lacks
+    one of them or has a short row, and any file that is not UTF-8, is an EvidensError naming the file and line."""
+    from pipeline.errors import EvidensError
+
+    redo = "restore it from version control, or regenerate it"
+    try:
         with open(path, encoding="utf-8", newline="") as handle:
-            return read_csv(handle)
-    return [
-        {k: restore(v) if isinstance(v, str) else v for k, v in row.items()} for row in csv.DictReader(path)
-    ]
+            reader = csv.DictReader(handle)
+            missing = [c for c in columns if c not in (reader.fieldnames or [])]
+            if missing:
+                raise EvidensError(f"{path}: line 1: missing column(s) {', '.join(missing)}; {redo}")
+            rows = []
+            for row in reader:
+                if any(row.get(c) is None for c in columns):
+                    raise EvidensError(
+                        f"{path}: line {reader.line_num}: expected {len(columns)} fields; {redo}"
+                    )
+                rows.append({k: restore(v) if isinstance(v, str) else v for k, v in row.items()})
+            return rows
+    except UnicodeDecodeError as error:
+        raise EvidensError(f"{path}: not UTF-8 (byte {error.start}); {redo}") from None
 
 
 def write_table(path: Path, rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> None:

@@ -452,3 +452,31 @@ def test_the_cli_imports_no_backend_for_help():
     probe = "import sys, pipeline.cli; print(sorted({'sklearn', 'mlflow', 'torch', 'spacy', 'pandas'} & set(sys.modules)))"
     done = subprocess.run([sys.executable, "-c", probe], cwd=REPO, capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("damage", ["missing-column", "short-row", "not-utf8"])
+def test_a_damaged_label_file_is_named_by_file_and_line(small_corpus, damage, monkeypatch, capsys):
+    criteria = small_corpus.parent / "labels" / "criteria.csv"
+    lines = criteria.read_text(encoding="utf-8").splitlines()
+    if damage == "missing-column":
+        criteria.write_text("\n".join([lines[0].replace("canonical_text", "text"), *lines[1:]]) + "\n")
+    elif damage == "short-row":
+        criteria.write_text("\n".join([*lines[:2], "crit-x", *lines[2:]]) + "\n")
+    else:
+        criteria.write_bytes(criteria.read_bytes() + b"\xff\xfe bad\n")
+    code, _, err = evidens(monkeypatch, capsys, "ingest", str(ODSHERRED), "--out", str(small_corpus),
+                           "--labels", str(criteria.parent))  # fmt: skip
+    assert code == 3
+    assert_one_line_error(err, str(criteria), {"missing-column": "line 1", "short-row": "line 3",
+                                               "not-utf8": "not UTF-8"}[damage])  # fmt: skip
+
+
+def test_a_damaged_page_result_is_processed_again(tmp_path, fake_scorer):
+    pages = _pages(tmp_path / "in", ODSHERRED)
+    out = tmp_path / "out"
+    run_batch(pages, out, "unused")
+    whole = _outputs(out)
+    (state,) = (out / batch.STATE_DIR).glob("*.json")
+    state.write_text(state.read_text(encoding="utf-8")[:50], encoding="utf-8")
+    assert run_batch(pages, out, "unused").processed == 1
+    assert _outputs(out) == whole

@@ -134,7 +134,7 @@ class CriteriaCatalogue:
     def load(cls, path: Path, **kwargs) -> CriteriaCatalogue:
         if not path.exists():
             return cls(**kwargs)
-        rows = read_csv(path)
+        rows = read_csv(path, CRITERIA_COLUMNS)
         criteria = [
             Criterion(
                 row["criterion_id"],
