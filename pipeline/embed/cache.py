@@ -51,7 +51,6 @@ class CachedEmbedder:
         self.inner = embedder
         self.path = path
         self.misses = 0
-        self.rejected_vectors = 0  # wrong dimension or not finite: embedded again
         path.parent.mkdir(parents=True, exist_ok=True)
         problem = _schema_problem(path)
         if problem:
@@ -76,6 +75,7 @@ class CachedEmbedder:
         with sqlite3.connect(self.path) as db:
             dimension = self._dimension(db)
             unique = list(dict.fromkeys(keys))
+            bad_vectors = 0  # wrong dimension or not finite: embedded again
             for start in range(0, len(unique), 500):  # SQLite caps the number of bound parameters
                 chunk = unique[start : start + 500]
                 rows = db.execute(
@@ -84,14 +84,14 @@ class CachedEmbedder:
                 for key, blob in rows:
                     vector = _vector(blob, dimension)
                     if vector is None:
-                        self.rejected_vectors += 1
+                        bad_vectors += 1
                     else:
                         found[key] = vector
-            if self.rejected_vectors:
+            if bad_vectors:
                 log.warning(
                     "embedding cache %s: %d vectors of the wrong dimension or not finite; embedding them again",
                     self.path,
-                    self.rejected_vectors,
+                    bad_vectors,
                 )
             missing = {k: t for k, t in zip(keys, texts, strict=True) if k not in found}
             if missing:
@@ -127,7 +127,9 @@ def _vector(blob: object, dimension: int | None) -> np.ndarray | None:
 
 
 def _schema_problem(path: Path) -> str:
-    """'' where path is missing or an SQLite file with the cache's tables (or none yet); else what is wrong."""
+    """'' where path is missing or an SQLite file with the cache's tables (or none yet); else what is wrong.
+    Reading the schema is enough to find a file that is not a database; the vectors are checked as they are
+    read, so opening a large cache costs no scan."""
     if not path.exists():
         return ""
     try:
@@ -136,14 +138,6 @@ def _schema_problem(path: Path) -> str:
                 found = [row[1] for row in db.execute(f"PRAGMA table_info({table})")]
                 if found and found != columns:
                     return f"table {table} has columns {found}, expected {columns}"
-            db.execute("SELECT count(*) FROM vectors").fetchone() if _has_table(db, "vectors") else None
     except sqlite3.DatabaseError as error:
         return str(error)
     return ""
-
-
-def _has_table(db: sqlite3.Connection, name: str) -> bool:
-    return (
-        db.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name=?", (name,)).fetchone()
-        is not None
-    )
