@@ -1,6 +1,6 @@
 """Incremental, resumable batch runs over newly scraped pages.
 
-Each input file is read, keyed by the hash of its normalised text (of its bytes when unreadable), and, unless
+Each input file is read, keyed by the hash of its normalised text (by its path when unreadable), and, unless
 a page with that key was processed before, ingested, predicted and flagged on its own with the registered
 model. The page's result lands in OUT/.pages/<key>.json in one atomic rename.
 
@@ -19,7 +19,6 @@ So a run killed at any instant, the final rebuild included, resumes to exactly t
 
 from __future__ import annotations
 
-import contextlib
 import ctypes
 import ctypes.util
 import fcntl
@@ -111,7 +110,7 @@ class InputPage:
 
 
 def read_input(path: Path) -> InputPage:
-    """The file keyed by the content hash of its text, or of its bytes (or its path) when unreadable."""
+    """The file keyed by the content hash of its text, or by its path when unreadable."""
     try:
         text, warnings = load_page(path)
         return InputPage(path, sha256_text(text), text, warnings)
@@ -122,12 +121,9 @@ def read_input(path: Path) -> InputPage:
 
 
 def _unreadable_key(path: Path) -> str:
-    """Per file, not per content: two empty files are two rejections, not a page and its duplicate."""
-    digest = hashlib.sha256(str(path).encode())
-    with contextlib.suppress(OSError):  # gone, or unreadable: the path alone
-        if path.is_file():  # a regular file (never open a FIFO: it would block)
-            digest.update(path.read_bytes())
-    return "unreadable-" + digest.hexdigest()
+    """Per file, not per content: two empty files are two rejections, not a page and its duplicate. The path
+    alone is enough, since a rejection is retried on every run whatever its bytes."""
+    return "unreadable-" + hashlib.sha256(str(path).encode()).hexdigest()
 
 
 @contextmanager
@@ -279,8 +275,11 @@ def _run_batch(
             result = stored.model_copy(update={"source": str(path)})
         else:
             result, scorer = _process(page, scorer, model_uri, cache)
-        if result.model_dump_json() != (stored.model_dump_json() if stored else None):
-            atomic_write_text(result_file, result.model_dump_json())
+        written = result.model_dump_json()
+        if stored is None or written != stored.model_dump_json():
+            atomic_write_text(result_file, written)
+        if result.rejection is not None:
+            summary.rejected_inputs.append(str(path))
         release_freed_memory()
         summary.processed += 1
         log.info(
@@ -294,7 +293,6 @@ def _run_batch(
         )
     kept = _prune(out, current, {str(p) for p in files}, keep_deleted, keep_history, summary)
     plan = sorted((source, key) for key, source in {**kept, **current}.items())
-    summary.rejected_inputs = _rejected_sources(state, plan)
     digest = _plan_digest(state, plan)
     if _built_from(out) == digest and all((out / name).exists() for name in OUTPUTS):
         summary.efforts = sum(1 for _ in (out / "efforts.jsonl").open(encoding="utf-8"))
@@ -333,10 +331,6 @@ def _prune(
         log.info("%s: %s, dropped from the outputs", stored.source if stored else result_file.name,
                  "deleted" if deleted else "replaced by its new version")  # fmt: skip
     return kept
-
-
-def _rejected_sources(state: Path, plan: Sequence[tuple[str, str]]) -> list[str]:
-    return [source for source, key in plan if (result := _stored(state / f"{key}.json")) and result.rejection]
 
 
 def _plan_digest(state: Path, plan: Sequence[tuple[str, str]]) -> str:
