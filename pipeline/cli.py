@@ -355,6 +355,7 @@ def train(
     """Evaluate (leave-one-effort-out), fit on every labelled effort, log both to one MLflow run, register.
     Both targets are scored: the self-assessed answers, and the answers the analysts' verdicts give."""
     from pipeline import tracking
+    from pipeline.classify.evaluate import with_interval
     from pipeline.ingest.criteria import CriteriaCatalogue
     from pipeline.ingest.readers import UnreadableFile, read_page
 
@@ -376,14 +377,13 @@ def train(
     metrics = evaluation.metrics[evaluation.model_name]
     _err(
         f"trained on {model.n_answers_} answers of {len(model.trained_on_)} efforts; out of fold: macro-F1 "
-        f"{metrics['macro_f1']:.2f} [{metrics['macro_f1_low']:.2f}, {metrics['macro_f1_high']:.2f}], "
-        f"QWK {metrics['qwk']:.2f}"
+        f"{with_interval(metrics, 'macro_f1')}, QWK {metrics['qwk']:.2f}"
     )
     if evaluation.text_metrics:
         text = evaluation.text_metrics[evaluation.model_name]
         _err(
             f"second target, {len(evaluation.text_answers)} answers the text supports by analysts' verdicts: "
-            f"macro-F1 {text['macro_f1']:.2f} [{text['macro_f1_low']:.2f}, {text['macro_f1_high']:.2f}]"
+            f"macro-F1 {with_interval(text, 'macro_f1')}"
         )
     name = f"models:/{tracking.REGISTERED_MODEL}/{outcome.version}"
     if outcome.registered:

@@ -158,12 +158,11 @@ def answers_frame(efforts: Sequence[Effort]) -> pd.DataFrame:
 def log_evaluation(evaluation: Evaluation) -> None:
     """Into the active run: every predictor's out-of-fold metrics, the confusion matrix, the out-of-fold
     predictions, the metrics table and the folds."""
-    for name, metrics in evaluation.metrics.items():
-        prefix = "model" if name == evaluation.model_name else _metric_name(name)
-        mlflow.log_metrics({f"{prefix}.{k}": v for k, v in metrics.items() if np.isfinite(v)})
-    for name, metrics in evaluation.text_metrics.items():  # the second target: what the text supports
-        prefix = "model" if name == evaluation.model_name else _metric_name(name)
-        mlflow.log_metrics({f"text_target.{prefix}.{k}": v for k, v in metrics.items() if np.isfinite(v)})
+    # the self-assessed target, then the second target (what the text supports) under text_target.
+    for target, table in (("", evaluation.metrics), ("text_target.", evaluation.text_metrics)):
+        for name, metrics in table.items():
+            prefix = "model" if name == evaluation.model_name else _metric_name(name)
+            mlflow.log_metrics({f"{target}{prefix}.{k}": v for k, v in metrics.items() if np.isfinite(v)})
     with tempfile.TemporaryDirectory() as scratch:
         folder = Path(scratch)
         confusion_png(

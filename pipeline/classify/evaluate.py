@@ -274,6 +274,11 @@ def score_text_target(evaluation: Evaluation, text_answers: Mapping[tuple[str, s
         evaluation.text_metrics[name] = classification_metrics(y_text, probabilities[rows])
 
 
+def with_interval(metrics: Mapping[str, float], name: str) -> str:
+    """A figure with its 95% bootstrap interval, as every table shows it: "0.35 [0.24, 0.43]"."""
+    return f"{metrics[name]:.2f} [{metrics[name + '_low']:.2f}, {metrics[name + '_high']:.2f}]"
+
+
 def markdown_table(metrics: Mapping[str, Mapping[str, float]]) -> str:
     """The README's evaluation table (one row per predictor): each figure with its 95% bootstrap interval."""
     lines = [
@@ -282,9 +287,7 @@ def markdown_table(metrics: Mapping[str, Mapping[str, float]]) -> str:
         "|---|---|---|---|---|---|---|",
     ]
     for name, m in metrics.items():
-        cells = [
-            f"{m[k]:.2f} [{m[k + '_low']:.2f}, {m[k + '_high']:.2f}]" for k in ("macro_f1", "qwk", "accuracy")
-        ]
+        cells = [with_interval(m, k) for k in ("macro_f1", "qwk", "accuracy")]
         recall = " / ".join(f"{m['recall_' + a.lower()]:.2f}" for a in ANSWER_ORDER)
         auc = (
             f"{m['auc_ja_vs_nej_within_page']:.2f} ({int(m['auc_pairs'])} pairs)"

@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pipeline.classify.evaluate import with_interval
 from pipeline.flags import recomputed_score
 from pipeline.ingest.wording import core_requirement
 from pipeline.records import ANSWER_ORDER, SCORE_POINTS, Effort, Flag, Prediction
@@ -180,13 +181,7 @@ def honest_figures(metrics: Mapping[str, Mapping[str, float]], model_name: str) 
     """(predictor, macro-F1 [95% CI], QWK [95% CI]) for the model and every baseline, model first."""
     names = [model_name, *(n for n in metrics if n.startswith("baseline"))]
     return [
-        (
-            name,
-            *(
-                f"{metrics[name][k]:.2f} [{metrics[name][k + '_low']:.2f}, {metrics[name][k + '_high']:.2f}]"
-                for k in ("macro_f1", "qwk")
-            ),
-        )
+        (name, with_interval(metrics[name], "macro_f1"), with_interval(metrics[name], "qwk"))
         for name in names
         if name in metrics
     ]
