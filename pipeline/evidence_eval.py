@@ -15,7 +15,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import balanced_accuracy_score, roc_auc_score
 
 from pipeline.corpus import load_efforts
-from pipeline.defaults import DEFAULT_CORPUS
+from pipeline.defaults import DEFAULT_CACHE, DEFAULT_CORPUS
 from pipeline.embed import CachedEmbedder, get_embedder
 from pipeline.evidence import CALIBRATION_FILE, LEXICAL_ONLY, CriterionScores, fit_lexical, score_criteria
 from pipeline.segment import segment_efforts
@@ -190,7 +190,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS)
     parser.add_argument("--embedders", nargs="+", default=list(CALIBRATED_EMBEDDERS))
-    parser.add_argument("--cache", type=Path, default=Path(".cache") / "embeddings.sqlite")
+    parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE)
     parser.add_argument("--write-calibration", action="store_true")
     args = parser.parse_args()
     efforts = [e for e in load_efforts(args.corpus) if e.tests]

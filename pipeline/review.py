@@ -62,6 +62,11 @@ class Verdict:
     def row(self) -> dict[str, str]:
         return {column: getattr(self, column) for column in STORED_COLUMNS}
 
+    @property
+    def decision(self) -> tuple[str, ...]:
+        """The verdict as the analyst exported it (without where it was imported from)."""
+        return tuple(getattr(self, column) for column in VERDICT_COLUMNS)
+
     def text_answer(self, self_assessed: str) -> str | None:
         """The answer the text supports: the claim where dismissed, the analyst's answer where corrected, and
         unknown where confirmed (the claim is wrong, and the file does not say what is right)."""
@@ -167,8 +172,8 @@ def import_verdicts(path: Path, labels: Path) -> ImportResult:
     Nothing is written when any line is refused, or when every verdict is already stored."""
     verdicts = read_verdicts(path, known_answers(labels))
     stored = load_verdicts(labels)
-    seen = {tuple(v.row()[c] for c in VERDICT_COLUMNS) for v in stored}
-    new = [v for v in verdicts if tuple(v.row()[c] for c in VERDICT_COLUMNS) not in seen]
+    seen = {v.decision for v in stored}
+    new = [v for v in verdicts if v.decision not in seen]
     target = labels / VERDICTS_FILE
     if new:
         write_table(target, [v.row() for v in [*stored, *new]], STORED_COLUMNS)

@@ -151,6 +151,10 @@ def effort_summaries(
     by_effort: dict[str, list[ReportRow]] = defaultdict(list)
     for row in rows:
         by_effort[row.effort_id].append(row)
+    score_flags: dict[str, list[str]] = defaultdict(list)
+    for flag in flags:
+        if flag.reason == "score_mismatch":
+            score_flags[flag.effort_id].append(flag.explanation)
     summaries = []
     for effort in efforts:
         mine = by_effort.get(effort.effort_id, [])
@@ -167,11 +171,7 @@ def effort_summaries(
                 claimed=recomputed_score(claimed),
                 supported=round(sum(map(_expected_points, mine)) / len(mine), 1),
                 published=effort.headline_score,
-                score_flags=[
-                    f.explanation
-                    for f in flags
-                    if f.effort_id == effort.effort_id and f.reason == "score_mismatch"
-                ],
+                score_flags=score_flags[effort.effort_id],
             )
         )
     return sorted(summaries, key=lambda s: (-s.flagged / s.answers, s.effort_id))
