@@ -25,6 +25,7 @@ from pipeline.io import atomic_write_text
 from pipeline.records import ANSWER_ORDER, Effort, Flag
 from pipeline.report.rows import EffortSummary, ReportRow, ThemesView, effort_summaries
 from pipeline.review import VERDICT_COLUMNS
+from pipeline.tables import ESCAPE, FORMULA_STARTS
 
 MAX_POINT_LABELS = 15
 
@@ -89,6 +90,8 @@ def render_report(
         test_kinds=sorted({r.test_kind for r in rows}),
         answer_order=ANSWER_ORDER,
         verdict_columns=VERDICT_COLUMNS,
+        formula_starts=FORMULA_STARTS,
+        escape=ESCAPE,
         plot_png=claimed_vs_supported_png(summaries) if summaries else "",
         figures=figures,
         themes=themes,
