@@ -1,18 +1,31 @@
 """Evidence: for every (effort, criterion of its tests), the page sentences that bear on the criterion.
 
-Ranking is a hybrid: alpha * dense cosine + (1 - alpha) * character n-gram TF-IDF cosine, with the canonical
-criterion (answer-level wording removed) as the query. Whether the page documents the criterion at all is a
-one-feature logistic model of the best dense score (the best lexical score for an embedder without its own
-calibration), fitted on the gold set with balanced class weights (pipeline/evidence_calibration.json, made by
-`python -m pipeline.evidence_eval --write-calibration`). `documented` is its probability >= 0.5: with balanced
-weights, that is the point where missing a documented criterion and flagging an undocumented one cost the same,
-whatever the share of documented criteria on the pages it was fitted on.
+Three rankings of the page's sentences are fused by reciprocal rank fusion (RRF, Cormack et al. 2009: score =
+sum of 1 / (60 + rank); no weights to tune):
+- `dense`: e5 cosine of the sentence to the criterion's core requirement (answer-level wording and test frames
+  removed);
+- `lexical`: cosine of character 3-5-gram TF-IDF vectors (IDF fitted on the corpus), the baseline;
+- `bm25`: BM25 (the `bm25s` library) with the criterion's requirement parts as the query: the words as
+  character 4-grams (Danish compounds: "borgersamtaler" shares "samt", "amta", ... with "samtaler"), plus one tag
+  per actor and per kind of measurable part (frequency, time limit, duration, share) that `pipeline.requirements`
+  finds, so "hver 14. dag" answers "hver 2. uge". Each page is its own BM25 collection: an effort scores the
+  same alone (batch) as among others.
+`dense_context` (the sentence with its section title, the lead-in above it and its neighbours) is scored for the
+evaluation only: fused in, it lowered every figure on the gold set (docs/evidence_eval.txt). The context is
+shown with every evidence row instead (`context`).
+
+Whether the page documents the criterion at all is a one-feature logistic model of the best dense score (the
+best lexical score for an embedder without its own calibration), fitted on the gold set with balanced class
+weights (pipeline/evidence_calibration.json, made by `python -m pipeline.evidence_eval --write-calibration`).
+`documented` is its probability >= 0.5: with balanced weights, that is the point where missing a documented
+criterion and flagging an undocumented one cost the same, whatever the share of documented criteria.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,12 +36,18 @@ import numpy as np
 from pipeline.embed import DEFAULT_CACHE, CachedEmbedder, Embedder, get_embedder
 from pipeline.embed.tfidf import TfidfEmbedder
 from pipeline.ingest.wording import core_requirement
-from pipeline.records import Effort, Evidence, Sentence
+from pipeline.records import SECTION_TITLES, Effort, Evidence, Sentence
+from pipeline.textnorm import normalise_text
 
 CALIBRATION_FILE = Path(__file__).with_name("evidence_calibration.json")
 DEFAULT_K = 5
 DOCUMENTED_THRESHOLD = 0.5
 LEXICAL_ONLY = "lexical-only"  # calibration used for embedders that have none of their own
+RRF_K = (
+    60  # the constant of reciprocal rank fusion, as in its paper; it damps the weight of the very top ranks
+)
+FUSED = ("dense", "lexical", "bm25")
+GRAM = 4
 
 
 def criterion_queries(effort: Effort) -> list[tuple[str, str]]:
@@ -41,24 +60,92 @@ def criterion_queries(effort: Effort) -> list[tuple[str, str]]:
     return list(queries.items())
 
 
+def word_grams(text: str, n: int = GRAM) -> list[str]:
+    """The normalised text's words as character n-grams, each word padded with "#" at both ends."""
+    grams = []
+    for word in re.findall(r"[a-zæøå0-9]+", normalise_text(text).lower()):
+        padded = f"#{word}#"
+        grams += [padded[i : i + n] for i in range(max(len(padded) - n + 1, 1))]
+    return grams
+
+
+def part_tokens(text: str) -> list[str]:
+    """A text as requirement parts: its words as character n-grams, one tag per actor and per kind of measurable
+    part."""
+    from pipeline.requirements import actors_in, extract_quantities
+
+    return [
+        *word_grams(text),
+        *(f"actor:{actor}" for actor in actors_in(text)),
+        *(f"part:{q.kind}" for q in extract_quantities(text)),
+    ]
+
+
+def context_texts(sentences: Sequence[Sentence]) -> list[str]:
+    """Each non-heading sentence of one effort (page order) in its context: the section's title and the lead-in
+    above it, then the sentence before, the sentence, the sentence after (within the section)."""
+    contexts = []
+    for section in dict.fromkeys(s.section for s in sentences):
+        lines = [s for s in sentences if s.section == section]
+        body = [s for s in lines if not s.is_heading]
+        title = SECTION_TITLES.get(section, section)
+        lead_in = ""
+        for sentence in lines:
+            if sentence.is_heading:
+                lead_in = sentence.text
+                continue
+            here = body.index(sentence)
+            before = body[here - 1].text if here > 0 else ""
+            after = body[here + 1].text if here + 1 < len(body) else ""
+            heading = f"{title}: {lead_in}" if lead_in else f"{title}:"
+            contexts.append(normalise_text(" ".join(t for t in (heading, before, sentence.text, after) if t)))
+    return contexts
+
+
+def bm25_scores(documents: Sequence[list[str]], queries: Sequence[list[str]]) -> np.ndarray:
+    """BM25 score of every document for every query (rows: queries), the documents being one collection."""
+    import bm25s
+
+    scores = np.zeros((len(queries), len(documents)))
+    if not any(documents):
+        return scores
+    index = bm25s.BM25()
+    index.index([list(d) for d in documents], show_progress=False)
+    for row, query in enumerate(queries):
+        if query:
+            scores[row] = index.get_scores(list(query))
+    return scores
+
+
+def reciprocal_rank_fusion(rankings: Sequence[np.ndarray]) -> np.ndarray:
+    """RRF score of every candidate from several score vectors over the same candidates (ties share a rank)."""
+    fused = np.zeros(len(rankings[0]) if rankings else 0)
+    for scores in rankings:
+        ranks = np.searchsorted(np.sort(-scores), -scores, side="left") + 1
+        fused += 1.0 / (RRF_K + ranks)
+    return fused
+
+
 @dataclass
 class CriterionScores:
-    """Similarities of one criterion to every candidate sentence of one effort."""
+    """Similarities of one criterion to every candidate sentence of one effort, one array per component."""
 
     effort_id: str
     criterion_id: str
     query: str
     candidates: list[Sentence]
     dense: np.ndarray
+    bm25: np.ndarray
     lexical: np.ndarray
     query_vector: np.ndarray  # the criterion's dense embedding: lets a model take the criterion as input
+    dense_context: np.ndarray | None = None  # scored only when asked (the evaluation)
 
-    def hybrid(self, alpha: float) -> np.ndarray:
-        return alpha * self.dense + (1 - alpha) * self.lexical
+    def fused(self, components: Sequence[str] = FUSED) -> np.ndarray:
+        return reciprocal_rank_fusion([getattr(self, c) for c in components])
 
-    def ranked(self, alpha: float, n: int | None = None) -> np.ndarray:
-        """Indices of the candidates, best hybrid score first (ties in page order), the first n of them."""
-        return np.argsort(-self.hybrid(alpha), kind="stable")[:n]
+    def ranked(self, n: int | None = None, components: Sequence[str] = FUSED) -> np.ndarray:
+        """Indices of the candidates, best fused score first (ties in page order), the first n of them."""
+        return np.argsort(-self.fused(components), kind="stable")[:n]
 
     def documented_probability(self, settings: RankingSettings) -> float:
         """P(the page documents, i.e. states, the criterion) from its best dense and lexical scores."""
@@ -73,27 +160,40 @@ def fit_lexical(sentences: Sequence[Sentence]) -> TfidfEmbedder:
 
 
 def score_criteria(
-    efforts: Sequence[Effort], sentences: Sequence[Sentence], embedder: Embedder, lexical: TfidfEmbedder
+    efforts: Sequence[Effort],
+    sentences: Sequence[Sentence],
+    embedder: Embedder,
+    lexical: TfidfEmbedder,
+    with_context: bool = False,
 ) -> list[CriterionScores]:
-    """Embed each candidate sentence and each query once; score every criterion against its own page."""
+    """Embed each candidate sentence (and, with_context, each one in its context) and each query once; score
+    every criterion against its own page."""
     by_effort: dict[str, list[Sentence]] = {}
     for sentence in sentences:
-        if not sentence.is_heading:
-            by_effort.setdefault(sentence.effort_id, []).append(sentence)
+        by_effort.setdefault(sentence.effort_id, []).append(sentence)
     work = [(e, q) for e in efforts for q in criterion_queries(e)]
     if not work:
         return []
-    candidates = [s for e in efforts for s in by_effort.get(e.effort_id, [])]
-    passages = [s.text for s in candidates]
+    candidates = {
+        e.effort_id: [s for s in by_effort.get(e.effort_id, []) if not s.is_heading] for e in efforts
+    }
+    flat = [s for e in efforts for s in candidates[e.effort_id]]
+    passages = [normalise_text(s.text) for s in flat]
     queries = list(dict.fromkeys(text for _, (_, text) in work))
     dense_p, lexical_p = embedder.embed(passages, "passage"), lexical.embed(passages, "passage")
+    if with_context:
+        contexts = [text for e in efforts for text in context_texts(by_effort.get(e.effort_id, []))]
+        dense_c = embedder.embed(contexts, "passage")
     dense_q, lexical_q = embedder.embed(queries, "query"), lexical.embed(queries, "query")
     query_row = {text: i for i, text in enumerate(queries)}
-    offsets, position = {}, 0
+    query_parts = [part_tokens(q) for q in queries]
+    offsets, position, bm25 = {}, 0, {}
     for effort in efforts:
-        count = len(by_effort.get(effort.effort_id, []))
+        count = len(candidates[effort.effort_id])
         offsets[effort.effort_id] = slice(position, position + count)
         position += count
+        documents = [part_tokens(s.text) for s in candidates[effort.effort_id]]
+        bm25[effort.effort_id] = bm25_scores(documents, query_parts)
     scores = []
     for effort, (criterion_id, query) in work:
         rows, row = offsets[effort.effort_id], query_row[query]
@@ -102,10 +202,12 @@ def score_criteria(
                 effort_id=effort.effort_id,
                 criterion_id=criterion_id,
                 query=query,
-                candidates=by_effort.get(effort.effort_id, []),
+                candidates=candidates[effort.effort_id],
                 dense=dense_p[rows] @ dense_q[row],
+                bm25=bm25[effort.effort_id][row],
                 lexical=lexical_p[rows] @ lexical_q[row],
                 query_vector=dense_q[row],
+                dense_context=dense_c[rows] @ dense_q[row] if with_context else None,
             )
         )
     return scores
@@ -113,9 +215,8 @@ def score_criteria(
 
 @dataclass(frozen=True)
 class RankingSettings:
-    """The hybrid weight and the documented model of one embedder."""
+    """The documented model of one embedder."""
 
-    alpha: float
     intercept: float
     slope: float
     feature: Literal["dense", "lexical"]
@@ -141,16 +242,16 @@ def rank_evidence(
     for item in scores:
         if not item.candidates:
             continue
-        hybrid = item.hybrid(settings.alpha)
+        fused = item.fused()
         probability = item.documented_probability(settings)
-        for rank, index in enumerate(item.ranked(settings.alpha, k), start=1):
+        for rank, index in enumerate(item.ranked(k), start=1):
             sentence = item.candidates[index]
             evidence.append(
                 Evidence(
                     effort_id=item.effort_id,
                     criterion_id=item.criterion_id,
                     rank=rank,
-                    score=round(float(hybrid[index]), 6),
+                    score=round(float(fused[index]), 6),
                     documented=probability >= DOCUMENTED_THRESHOLD,
                     documented_score=round(probability, 6),
                     section=sentence.section,

@@ -1,28 +1,48 @@
-"""Evaluate evidence retrieval against the gold set, and fit the ranking settings (hybrid weight, documented model).
+"""Evaluate evidence retrieval against the gold set, and fit the documented model.
 
-`python -m pipeline.evidence_eval [--corpus DIR] [--write-calibration]` prints the README's tables."""
+`python -m pipeline.evidence_eval [--corpus DIR] [--write-calibration]` prints the README's tables: hit@1, hit@3,
+MRR and nDCG, each with a 95% bootstrap interval over criteria, for every ranking component on its own, for the
+fused ranking, and per kind of criterion (the test it belongs to; whether it has a measurable part)."""
 
 from __future__ import annotations
 
 import argparse
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import balanced_accuracy_score, roc_auc_score
+from sklearn.metrics import balanced_accuracy_score, ndcg_score, roc_auc_score
 
 from pipeline.corpus import load_efforts
 from pipeline.defaults import DEFAULT_CACHE, DEFAULT_CORPUS
 from pipeline.embed import CachedEmbedder, get_embedder
-from pipeline.evidence import CALIBRATION_FILE, LEXICAL_ONLY, CriterionScores, fit_lexical, score_criteria
+from pipeline.evidence import (
+    CALIBRATION_FILE,
+    FUSED,
+    LEXICAL_ONLY,
+    CriterionScores,
+    fit_lexical,
+    score_criteria,
+)
 from pipeline.segment import segment_efforts
+from pipeline.stats import mean_with_interval
 
 GOLD_FILE = Path(__file__).resolve().parents[1] / "tests" / "gold" / "evidence_gold.json"
-ALPHAS = tuple(round(a, 1) for a in np.linspace(0, 1, 11))
 CALIBRATED_EMBEDDERS = ("e5-offline", "tfidf")
+RANK_METRICS = ("hit@1", "hit@3", "MRR", "nDCG@10")
+#: The rankings compared: name -> the components fused (one component: that ranking alone).
+RANKINGS: dict[str, tuple[str, ...]] = {
+    "lexical baseline (character TF-IDF)": ("lexical",),
+    "dense (e5), sentence": ("dense",),
+    "dense (e5), sentence in context": ("dense_context",),
+    "BM25 on requirement parts": ("bm25",),
+    "RRF: dense + BM25": ("dense", "bm25"),
+    "RRF: dense + dense in context + lexical + BM25": ("dense", "dense_context", "lexical", "bm25"),
+    "**RRF: dense + lexical + BM25 (shipped)**": FUSED,
+}
 
 
 @dataclass(frozen=True)
@@ -30,71 +50,96 @@ class GoldCriterion:
     effort_id: str
     criterion_id: str
     relevant: frozenset[tuple[str, int]]  # (section, index)
+    test_kind: str = ""
 
 
 def load_gold(efforts_by_municipality: dict, path: Path = GOLD_FILE) -> list[GoldCriterion]:
     rows = json.loads(path.read_text(encoding="utf-8"))["criteria"]
-    return [
-        GoldCriterion(
-            efforts_by_municipality[row["municipality"]].effort_id,
-            row["criterion_id"],
-            frozenset((r["section"], r["index"]) for r in row["relevant"]),
+    gold = []
+    for row in rows:
+        effort = efforts_by_municipality[row["municipality"]]
+        kinds = {a.criterion_id: t.kind for t in effort.tests for a in t.answers}
+        gold.append(
+            GoldCriterion(
+                effort.effort_id,
+                row["criterion_id"],
+                frozenset((r["section"], r["index"]) for r in row["relevant"]),
+                kinds.get(row["criterion_id"], ""),
+            )
         )
-        for row in rows
-    ]
+    return gold
 
 
-def first_relevant_rank(item: CriterionScores, relevant: frozenset, alpha: float) -> int | None:
-    order = item.ranked(alpha)
-    for rank, index in enumerate(order, start=1):
-        sentence = item.candidates[index]
-        if (sentence.section, sentence.index) in relevant:
-            return rank
-    return None
+def relevance(item: CriterionScores, gold: GoldCriterion) -> np.ndarray:
+    return np.array([(s.section, s.index) in gold.relevant for s in item.candidates], dtype=float)
 
 
-def rank_metrics(ranks: Sequence[int | None]) -> dict[str, float]:
-    """hit@1, hit@3 and MRR from the rank of each criterion's first relevant sentence (None: never found)."""
-    return {
-        "n": len(ranks),
-        "hit@1": float(np.mean([r == 1 for r in ranks])),
-        "hit@3": float(np.mean([r is not None and r <= 3 for r in ranks])),
-        "MRR": float(np.mean([1 / r if r else 0.0 for r in ranks])),
-    }
-
-
-def retrieval_metrics(
-    pairs: Sequence[tuple[CriterionScores, GoldCriterion]], alpha: float
+def criterion_metrics(
+    item: CriterionScores, gold: GoldCriterion, components: Sequence[str]
 ) -> dict[str, float]:
-    """hit@1, hit@3 and MRR over the criteria that have gold evidence."""
-    return rank_metrics([first_relevant_rank(s, g.relevant, alpha) for s, g in pairs if g.relevant])
-
-
-def random_ranking_metrics(pairs: Sequence[tuple[CriterionScores, GoldCriterion]]) -> dict[str, float]:
-    """Expected metrics of a uniformly random ordering (exact, by the hypergeometric first-hit law)."""
-    hits1, hits3, mrr = [], [], []
-    for scores, gold in pairs:
-        if not gold.relevant:
-            continue
-        n, m = len(scores.candidates), len(gold.relevant)
-        miss = [1.0]  # P(first r candidates all irrelevant)
-        for r in range(1, n + 1):
-            miss.append(miss[-1] * max(n - m - r + 1, 0) / (n - r + 1))
-        first_hit = [miss[r - 1] - miss[r] for r in range(1, n + 1)]
-        hits1.append(first_hit[0])
-        hits3.append(sum(first_hit[:3]))
-        mrr.append(sum(p / r for r, p in enumerate(first_hit, start=1)))
+    """hit@1, hit@3, reciprocal rank and nDCG@10 of one criterion under one ranking."""
+    relevant = relevance(item, gold)
+    order = item.ranked(None, components)
+    hits = np.flatnonzero(relevant[order])
+    first = int(hits[0]) + 1 if len(hits) else None
+    # nDCG of the fused order: scores that sort as the ranking does (ties broken in page order)
+    ranking_scores = np.empty(len(order))
+    ranking_scores[order] = np.arange(len(order), 0, -1)
     return {
-        "n": len(hits1),
-        "hit@1": float(np.mean(hits1)),
-        "hit@3": float(np.mean(hits3)),
-        "MRR": float(np.mean(mrr)),
+        "hit@1": float(first == 1),
+        "hit@3": float(first is not None and first <= 3),
+        "MRR": 1 / first if first else 0.0,
+        "nDCG@10": float(ndcg_score([relevant], [ranking_scores], k=10))
+        if len(order) > 1
+        else float(first == 1),
     }
 
 
-def best_alpha(pairs: Sequence[tuple[CriterionScores, GoldCriterion]]) -> float:
-    """The alpha with the highest MRR (ties: the smaller alpha, i.e. the more lexical)."""
-    return max(ALPHAS, key=lambda a: (retrieval_metrics(pairs, a)["MRR"], -a))
+def random_criterion_metrics(item: CriterionScores, gold: GoldCriterion) -> dict[str, float]:
+    """Expected metrics of a uniformly random order (hit@k and MRR exact by the first-hit law; nDCG by the
+    expected gain at each rank, m/n, over the ideal DCG)."""
+    n, m = len(item.candidates), len(gold.relevant)
+    miss = [1.0]  # P(first r candidates all irrelevant)
+    for r in range(1, n + 1):
+        miss.append(miss[-1] * max(n - m - r + 1, 0) / (n - r + 1))
+    first_hit = [miss[r - 1] - miss[r] for r in range(1, n + 1)]
+    discounts = 1 / np.log2(np.arange(2, min(n, 10) + 2))
+    return {
+        "hit@1": first_hit[0],
+        "hit@3": sum(first_hit[:3]),
+        "MRR": sum(p / r for r, p in enumerate(first_hit, start=1)),
+        "nDCG@10": float(discounts.sum() * m / n / discounts[: min(m, 10)].sum()),
+    }
+
+
+def summarise(per_criterion: Sequence[dict[str, float]]) -> dict[str, float]:
+    """Mean of each metric over criteria, with its 95% bootstrap interval (criteria resampled)."""
+    summary: dict[str, float] = {"n": len(per_criterion)}
+    for name in RANK_METRICS:
+        mean, low, high = mean_with_interval([m[name] for m in per_criterion])
+        summary[name], summary[f"{name}_low"], summary[f"{name}_high"] = mean, low, high
+    return summary
+
+
+def retrieval_table(
+    pairs: Sequence[tuple[CriterionScores, GoldCriterion]],
+    keep: Callable[[GoldCriterion], bool] = lambda g: True,
+) -> dict[str, dict[str, float]]:
+    """Every ranking's summary over the gold criteria with evidence that `keep` selects, random first."""
+    chosen = [(s, g) for s, g in pairs if g.relevant and keep(g)]
+    table = {"random order (expected, exact)": summarise([random_criterion_metrics(s, g) for s, g in chosen])}
+    for name, components in RANKINGS.items():
+        table[name] = summarise([criterion_metrics(s, g, components) for s, g in chosen])
+    return table
+
+
+def markdown(table: dict[str, dict[str, float]]) -> str:
+    lines = [f"| ranking (n = {next(iter(table.values()))['n']}) | {' | '.join(RANK_METRICS)} |"]
+    lines.append("|---" * (len(RANK_METRICS) + 1) + "|")
+    for name, m in table.items():
+        cells = [f"{m[k]:.2f} [{m[k + '_low']:.2f}, {m[k + '_high']:.2f}]" for k in RANK_METRICS]
+        lines.append(f"| {name} | {' | '.join(cells)} |")
+    return "\n".join(lines)
 
 
 def documented_features(
@@ -111,56 +156,19 @@ def fit_documented(x: np.ndarray, y: np.ndarray) -> LogisticRegression:
     return LogisticRegression(C=1e4, class_weight="balanced").fit(x, y)
 
 
-@dataclass
-class EmbedderReport:
-    name: str
-    rows: list[tuple[str, dict[str, float]]]
-    alpha: float
-    documented: dict[str, float]
-    settings: dict[str, float]
-
-
-def evaluate_embedder(
-    name: str, efforts, sentences, gold: list[GoldCriterion], cache: Path
-) -> EmbedderReport:
-    lexical = fit_lexical(sentences)
-    embedder = lexical if name == "tfidf" else CachedEmbedder(get_embedder(name), cache)
-    labelled = [e for e in efforts if e.tests]
-    scores = {
-        (s.effort_id, s.criterion_id): s for s in score_criteria(labelled, sentences, embedder, lexical)
-    }
-    pairs = [(scores[(g.effort_id, g.criterion_id)], g) for g in gold]
-    pages = sorted({g.effort_id for g in gold})
-    alpha = best_alpha(pairs)
-    held_out_ranks: list[tuple[CriterionScores, GoldCriterion]] = []
-    held_out_alphas = []
-    for page in pages:
-        tune = [p for p in pairs if p[1].effort_id != page]
-        held_out_alphas.append(best_alpha(tune))
-        held_out_ranks.append((held_out_alphas[-1], [p for p in pairs if p[1].effort_id == page]))
-    held_out = _pooled(held_out_ranks)
-    rows = [
-        ("random ranking (expected)", random_ranking_metrics(pairs)),
-        ("lexical only (tfidf, alpha=0)", retrieval_metrics(pairs, 0.0)),
-    ]
-    if name != "tfidf":
-        rows += [
-            (f"dense only ({name}, alpha=1)", retrieval_metrics(pairs, 1.0)),
-            (f"hybrid, alpha={alpha} tuned on both pages (in-sample)", retrieval_metrics(pairs, alpha)),
-            (
-                f"hybrid, alpha tuned on the other page (held out; alphas {[float(a) for a in held_out_alphas]})",
-                held_out,
-            ),
-        ]
-    feature = "lexical" if name == "tfidf" else "dense"
+def documented_report(
+    pairs: Sequence[tuple[CriterionScores, GoldCriterion]], feature: str
+) -> tuple[dict[str, float], dict[str, float | str]]:
+    """The documented flag with each page held out in turn, and the settings fitted on both pages."""
     x, y = documented_features(pairs, feature)
+    pages = sorted({g.effort_id for _, g in pairs})
     predictions, probabilities = np.zeros(len(y), bool), np.zeros(len(y))
     for page in pages:
         test = np.array([g.effort_id == page for _, g in pairs])
         model = fit_documented(x[~test], y[~test])
         probabilities[test] = model.predict_proba(x[test])[:, 1]
         predictions[test] = probabilities[test] >= 0.5
-    documented = {
+    report = {
         "n": len(y),
         "documented (gold)": int(y.sum()),
         "accuracy, page held out": float(np.mean(predictions == y)),
@@ -170,20 +178,27 @@ def evaluate_embedder(
         "majority baseline accuracy": float(max(y.mean(), 1 - y.mean())),
     }
     full = fit_documented(x, y)
-    settings = {
-        "alpha": alpha if name != "tfidf" else 0.0,
-        "intercept": float(full.intercept_[0]),
-        "slope": float(full.coef_[0][0]),
-        "feature": feature,
+    settings = {"intercept": float(full.intercept_[0]), "slope": float(full.coef_[0][0]), "feature": feature}
+    return report, settings
+
+
+def gold_pairs(name: str, efforts, sentences, cache: Path) -> list[tuple[CriterionScores, GoldCriterion]]:
+    """Every gold criterion with its scores under embedder `name`."""
+    lexical = fit_lexical(sentences)
+    embedder = lexical if name == "tfidf" else CachedEmbedder(get_embedder(name), cache)
+    labelled = [e for e in efforts if e.tests]
+    scores = {
+        (s.effort_id, s.criterion_id): s
+        for s in score_criteria(labelled, sentences, embedder, lexical, with_context=True)
     }
-    return EmbedderReport(name, rows, alpha, documented, settings)
+    gold = load_gold({e.municipality: e for e in labelled if e.kind == "effort_page"})
+    return [(scores[(g.effort_id, g.criterion_id)], g) for g in gold]
 
 
-def _pooled(groups) -> dict[str, float]:
-    """Metrics over several pages, each ranked with its own alpha, pooled over criteria."""
-    return rank_metrics(
-        [first_relevant_rank(s, g.relevant, a) for a, pairs in groups for s, g in pairs if g.relevant]
-    )
+def _has_measurable_part(scores: CriterionScores) -> bool:
+    from pipeline.requirements import requirement_of
+
+    return bool(requirement_of(scores.query).measurable)
 
 
 def main() -> None:
@@ -195,18 +210,27 @@ def main() -> None:
     args = parser.parse_args()
     efforts = [e for e in load_efforts(args.corpus) if e.tests]
     sentences = list(segment_efforts(efforts))  # the same sentences find_evidence fits its IDF on
-    gold = load_gold({e.municipality: e for e in efforts if e.kind == "effort_page"})
-    table: dict[str, dict[str, float]] = {}
+    table: dict[str, dict] = {}
     for name in args.embedders:
-        report = evaluate_embedder(name, efforts, sentences, gold, args.cache)
-        table[name] = report.settings
-        print(f"\n### {name}: evidence retrieval (gold: {report.rows[0][1]['n']} criteria with evidence)\n")
-        print("| ranking | hit@1 | hit@3 | MRR |\n|---|---|---|---|")
-        for label, m in report.rows:
-            print(f"| {label} | {m['hit@1']:.2f} | {m['hit@3']:.2f} | {m['MRR']:.2f} |")
-        d = report.documented
+        pairs = gold_pairs(name, efforts, sentences, args.cache)
+        feature = "lexical" if name == "tfidf" else "dense"
+        documented, table[name] = documented_report(pairs, feature)
+        if name != "tfidf":
+            measurable = frozenset(g.criterion_id for s, g in pairs if _has_measurable_part(s))
+            groups = {
+                "all criteria with gold evidence": lambda g: True,
+                "Evidenstest": lambda g: g.test_kind == "evidence_test",
+                "God praksis test": lambda g: g.test_kind == "good_practice_test",
+                "with a measurable part (frequency, time limit, duration)": lambda g, m=measurable: (
+                    g.criterion_id in m
+                ),
+                "without one": lambda g, m=measurable: g.criterion_id not in m,
+            }
+            for title, keep in groups.items():
+                print(f"\n### {name}: {title}\n\n{markdown(retrieval_table(pairs, keep))}")
+        d = documented
         print(
-            f"\ndocumented flag ({d['n']} criteria, {d['documented (gold)']} documented in gold): "
+            f"\n{name}: documented flag ({d['n']} criteria, {d['documented (gold)']} documented in gold): "
             f"with the page held out accuracy {d['accuracy, page held out']:.2f}, balanced accuracy "
             f"{d['balanced accuracy, page held out']:.2f}, AUC {d['AUC, page held out']:.2f}; AUC of the raw best "
             f"score {d['AUC of the raw score']:.2f}; majority baseline accuracy {d['majority baseline accuracy']:.2f}"
@@ -216,8 +240,7 @@ def main() -> None:
             parser.error(
                 "--write-calibration needs tfidf among --embedders (it gives the lexical-only settings)"
             )
-        # embedders without their own calibration: tfidf's documented model, an even hybrid
-        table[LEXICAL_ONLY] = {**table["tfidf"], "alpha": 0.5}
+        table[LEXICAL_ONLY] = table["tfidf"]  # embedders without their own calibration: tfidf's model
         CALIBRATION_FILE.write_text(json.dumps(table, indent=1) + "\n", encoding="utf-8")
         print(f"\nwrote {CALIBRATION_FILE}")
 

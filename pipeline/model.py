@@ -248,7 +248,7 @@ class EvidensModel(BaseEstimator):
         judgements = []
         for unit in answer_units(assessed):
             item = by_key[(unit.effort_id, unit.criterion_id)]
-            order = item.ranked(self.settings_.alpha, self.k)
+            order = item.ranked(self.k)
             texts = [item.candidates[i].text for i in order]
             p_stated = item.documented_probability(self.settings_)
             requirement = requirement_of(item.query)

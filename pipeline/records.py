@@ -14,6 +14,14 @@ SCORE_POINTS: dict[str, float] = {"Ja": 5.0, "Delvist": 2.5, "Nej": 0.0}
 EffortKind = Literal["effort_page", "theme_page_part", "report"]
 TestKind = Literal["evidence_test", "good_practice_test"]
 SECTION_NAMES: tuple[str, ...] = ("description", "experiences", "organisation", "advice", "recommendation")
+#: Each section's heading as the pages write it.
+SECTION_TITLES: dict[str, str] = {
+    "description": "Kommunens beskrivelse af indsatsen",
+    "experiences": "Erfaringer og resultater",
+    "organisation": "Krav til organisering",
+    "advice": "Gode råd",
+    "recommendation": "Ledelsens anbefaling",
+}
 
 
 class Sections(BaseModel):

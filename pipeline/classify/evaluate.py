@@ -24,9 +24,8 @@ from sklearn.preprocessing import StandardScaler
 from pipeline.heads import HEADS, JUDGEMENT_FEATURES
 from pipeline.model import EvidensModel, Judgement, prediction_from
 from pipeline.records import ANSWER_ORDER, Effort, Prediction
+from pipeline.stats import BOOTSTRAP_SAMPLES, BOOTSTRAP_SEED
 
-BOOTSTRAP_SAMPLES = 1000
-BOOTSTRAP_SEED = 0
 PRIOR_STRENGTH = 2.0  # pseudo-answers of the global prior added to each criterion's own answers
 THREE_FEATURES = ("p_stated", "dense_top", "lexical_top")
 MODEL = "model ({head} head)"
