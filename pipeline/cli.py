@@ -148,10 +148,11 @@ def ingest(
     Exit code 0 when every input was ingested, 1 when some were rejected (the rest is still written)."""
     from pipeline.corpus import write_corpus
     from pipeline.ingest import ingest_paths
-    from pipeline.ingest.criteria import CriteriaCatalogue, save_answers
+    from pipeline.ingest.criteria import PINS_FILE, CriteriaCatalogue, load_pins, save_answers
 
+    pins = load_pins(labels / PINS_FILE)  # a bad pins file stops before any work
     result = ingest_paths(paths)
-    catalogue = CriteriaCatalogue.load(labels / "criteria.csv")
+    catalogue = CriteriaCatalogue.load(labels / "criteria.csv", pins=pins)
     catalogue.assign(result.efforts)
     write_corpus(result.efforts, result.rejected, out)
     catalogue.save(labels / "criteria.csv")
@@ -185,6 +186,57 @@ EVIDENCE_COLUMNS = (
     "section",
     "sentence",
 )
+
+
+@app.command()
+def criteria(
+    labels: Annotated[
+        Path, typer.Option(help="Folder with criteria.csv and criteria_pins.csv.")
+    ] = DEFAULT_LABELS,
+    margin: Annotated[float, typer.Option(help="List pairs this far below the merge threshold.")] = 0.15,
+    out: Annotated[Path | None, typer.Option(help="Also write the near-misses as CSV.")] = None,
+) -> None:
+    """List the criteria catalogue, its merges and its near-misses, for review.
+
+    To decide a pair, add a row `item_a,item_b,same|different,note` to labels/criteria_pins.csv and ingest
+    again; to undo an earlier merge, also delete labels/criteria.csv first (ids are derived from the items, so
+    every other criterion keeps its id)."""
+    from pipeline.ingest.criteria import (
+        NEAR_MISS_COLUMNS,
+        PINS_FILE,
+        CriteriaCatalogue,
+        load_pins,
+        merged_criteria,
+        near_miss_rows,
+    )
+    from pipeline.tables import write_csv
+
+    path = labels / "criteria.csv"
+    if not path.exists():
+        raise EvidensError(f"{path} not found: run `evidens ingest` first")
+    catalogue = CriteriaCatalogue.load(path, pins=load_pins(labels / PINS_FILE))
+    typer.echo(
+        f"{len(catalogue.criteria)} criteria (threshold {catalogue.threshold}, {len(catalogue.pins)} pins)"
+    )
+    for criterion in sorted(catalogue.criteria.values(), key=lambda c: c.criterion_id):
+        tests = ",".join(sorted(criterion.tests))
+        typer.echo(
+            f"  {criterion.criterion_id}  {tests:34} {len(criterion.phrasings)}  {criterion.canonical_text[:90]}"
+        )
+    merges = merged_criteria(catalogue)
+    typer.echo(f"\nmerges ({len(merges)}): one criterion, phrasings with different cores")
+    for criterion in merges:
+        typer.echo(f"  {criterion.criterion_id}")
+        for phrasing in sorted(criterion.phrasings):
+            typer.echo(f"    - {phrasing}")
+    rows = near_miss_rows(catalogue, margin)
+    typer.echo(f"\nnear-misses ({len(rows)}): kept apart, similarity within {margin} of the threshold")
+    for row in rows:
+        typer.echo(f"  {row['similarity']}  {row['criterion_a']} ~ {row['criterion_b']}")
+        typer.echo(f"    a: {row['item_a']}\n    b: {row['item_b']}")
+    if out is not None:
+        write_csv(out, rows, NEAR_MISS_COLUMNS)
+        _err(f"wrote {len(rows)} near-misses -> {out}")
 
 
 @app.command()

@@ -234,7 +234,8 @@ class EvidensModel(BaseEstimator):
         missing = [e for e in efforts if any(not a.criterion_id for t in e.tests for a in t.answers)]
         if missing:
             known = [copy.deepcopy(c) for c in self.catalogue_.criteria.values()]
-            CriteriaCatalogue(known, threshold=self.catalogue_.threshold).assign(missing)
+            pins = getattr(self.catalogue_, "pins", [])  # a model fitted before pins existed has none
+            CriteriaCatalogue(known, threshold=self.catalogue_.threshold, pins=pins).assign(missing)
 
     def judge(self, efforts: Sequence[Effort]) -> list[Judgement]:
         """The body's reading of every answered criterion of the efforts, each page on its own."""

@@ -1,20 +1,18 @@
-"""The criteria catalogue: one id per criterion, whatever answer level or page it is phrased on.
+"""The criteria catalogue: one id per criterion, whatever answer level, test or page it is phrased on.
 
-Matching has two steps. Items whose canonical text (answer-level wording removed) is the same up to case and
-punctuation are one criterion. Otherwise a new canonical text joins the most similar known criterion when the
-cosine similarity of their e5 embeddings reaches SAME_CRITERION_THRESHOLD, and never joins a criterion that is
-already answered in the same test: the items of one test are distinct criteria by construction.
-
-SAME_CRITERION_THRESHOLD is the midpoint between the highest similarity of two distinct items of one test
-(0.965 on the corpus: items of one test are different criteria by construction) and the lowest similarity of
-the same-criterion rewordings in tests/fixtures/criteria_pairs_generated.csv (0.987). The margin is narrow on
-e5-small; `python -m pipeline.ingest.criteria` prints the measurement again (docs/criteria_threshold.md).
+Every item is compared by its core requirement (`pipeline.ingest.alignment`): normalised text, answer-level
+wording and the test's frames removed at every answer level, so that "Jobcenteret har en fast praksis, der
+sikrer at mindst 9 ud af 10 jobkonsulenter, orienterer sig ..." and "Færre end 7 ud af 10 jobkonsulenter
+orienterer sig ..." have one core. Equal cores are one criterion. Otherwise a new item joins the known
+criterion whose core is most similar (lexical and dense, measurable parts agreeing) when the similarity reaches
+alignment.MERGE_THRESHOLD, and never a criterion already answered in the same test. A reviewer's pins
+(labels/criteria_pins.csv: two items and `same` or `different`) override the similarity both ways.
+`evidens criteria` lists the catalogue, its merges and its near-misses.
 """
 
 from __future__ import annotations
 
 import hashlib
-import sys
 from collections import defaultdict
 from dataclasses import dataclass, field
 from itertools import combinations
@@ -23,12 +21,15 @@ from pathlib import Path
 import numpy as np
 
 from pipeline.embed import Embedder, get_embedder
+from pipeline.errors import EvidensError
+from pipeline.ingest.alignment import MERGE_THRESHOLD, core_of, similarity
 from pipeline.ingest.wording import canonical_criterion, criterion_key
-from pipeline.io import read_jsonl
 from pipeline.records import AnswerRecord, Effort, SelfAssessment
 from pipeline.tables import read_csv, write_csv
 
-SAME_CRITERION_THRESHOLD = 0.976
+PINS_FILE = "criteria_pins.csv"
+PIN_COLUMNS = ("item_a", "item_b", "decision", "note")
+PIN_DECISIONS = ("same", "different")
 CRITERIA_COLUMNS = ("criterion_id", "canonical_text", "tests", "target_groups", "phrasings")
 ANSWERS_COLUMNS = ("effort_id", "test_kind", "criterion_id", "item", "answer")
 _LIST_SEPARATOR = " | "
@@ -53,6 +54,40 @@ class Criterion:
             self.target_groups.add(test.target_group)
         self.phrasings.add(answer.item)
 
+    @property
+    def core_keys(self) -> set[str]:
+        """The core keys of every phrasing, and of the canonical text."""
+        return {core_of(self.canonical_text).key} | {core_of(p).key for p in self.phrasings}
+
+
+@dataclass(frozen=True)
+class Pin:
+    """A reviewer's decision on two items: the same criterion, or different ones."""
+
+    key_a: str
+    key_b: str
+    same: bool
+
+    def concerns(self, key: str, keys: set[str]) -> bool:
+        return (self.key_a == key and self.key_b in keys) or (self.key_b == key and self.key_a in keys)
+
+
+def load_pins(path: Path) -> list[Pin]:
+    """The pins of a labels folder's criteria_pins.csv (none when the file is absent); a bad row is an error
+    naming the file and line."""
+    if not path.exists():
+        return []
+    pins = []
+    for line, row in enumerate(read_csv(path, PIN_COLUMNS), start=2):
+        decision = row["decision"].strip().lower()
+        if decision not in PIN_DECISIONS or not row["item_a"].strip() or not row["item_b"].strip():
+            raise EvidensError(
+                f"{path}:{line}: expected two items and a decision of {' or '.join(PIN_DECISIONS)}, "
+                f"got decision {row['decision']!r}"
+            )
+        pins.append(Pin(core_of(row["item_a"]).key, core_of(row["item_b"]).key, decision == "same"))
+    return pins
+
 
 class CriteriaCatalogue:
     """Known criteria, and the matching that gives every answer on an effort its criterion_id."""
@@ -61,10 +96,12 @@ class CriteriaCatalogue:
         self,
         criteria: list[Criterion] | None = None,
         embedder: Embedder | None = None,
-        threshold: float = SAME_CRITERION_THRESHOLD,
+        threshold: float = MERGE_THRESHOLD,
+        pins: list[Pin] | None = None,
     ):
         self.criteria: dict[str, Criterion] = {c.criterion_id: c for c in criteria or []}
         self.threshold = threshold
+        self.pins = list(pins or [])
         self._embedder = embedder
         self._vectors: dict[str, np.ndarray] = {}
 
@@ -80,19 +117,48 @@ class CriteriaCatalogue:
             self._embedder = get_embedder("e5-offline")
         return self._embedder
 
-    def _match(self, canonical_text: str, taken: set[str]) -> str | None:
-        """The known criterion that canonical_text means, or None."""
-        key = criterion_key(canonical_text)
-        for criterion in self.criteria.values():
-            if criterion_key(criterion.canonical_text) == key:
-                return criterion.criterion_id
+    def similarity(self, item: str, criterion: Criterion) -> float:
+        """How alike an item is to a known criterion: the best over the criterion's phrasings."""
+        core = core_of(item)
+        others = [core_of(p) for p in sorted(criterion.phrasings or {criterion.canonical_text})]
+        vectors = self._vectors_of([core.text, *(o.text for o in others)])
+        return max(
+            similarity(core, o, float(v @ vectors[0])) for o, v in zip(others, vectors[1:], strict=True)
+        )
+
+    def _match(self, item: str, taken: set[str]) -> str | None:
+        """The known criterion that item means, or None: an equal core, then a reviewer's pin, then the most
+        similar criterion at or above the threshold."""
+        key = core_of(item).key
         candidates = [c for c in self.criteria.values() if c.criterion_id not in taken]
+        for criterion in candidates:
+            if key in criterion.core_keys:
+                return criterion.criterion_id
+        for criterion in candidates:
+            if any(pin.same and pin.concerns(key, criterion.core_keys) for pin in self.pins):
+                return criterion.criterion_id
+        candidates = [
+            c
+            for c in candidates
+            if not any(not pin.same and pin.concerns(key, c.core_keys) for pin in self.pins)
+        ]
         if not candidates:
             return None
-        vectors = self._vectors_of([canonical_text, *(c.canonical_text for c in candidates)])
-        similarity = vectors[1:] @ vectors[0]
-        best = int(np.argmax(similarity))
-        return candidates[best].criterion_id if similarity[best] >= self.threshold else None
+        scores = [self.similarity(item, c) for c in candidates]
+        best = int(np.argmax(scores))
+        return candidates[best].criterion_id if scores[best] >= self.threshold else None
+
+    def near_misses(self, margin: float = 0.15) -> list[tuple[float, Criterion, Criterion]]:
+        """Pairs of distinct criteria never answered in one test, with a similarity within `margin` below the
+        threshold (or above it, kept apart by a pin), most similar first: what a reviewer should look at."""
+        found = []
+        for a, b in combinations(sorted(self.criteria.values(), key=lambda c: c.criterion_id), 2):
+            if a.tests & b.tests and a.target_groups & b.target_groups:
+                continue  # answered in one test: different by construction
+            score = max(self.similarity(p, b) for p in sorted(a.phrasings or {a.canonical_text}))
+            if score >= self.threshold - margin:
+                found.append((score, a, b))
+        return sorted(found, key=lambda f: (-f[0], f[1].criterion_id, f[2].criterion_id))
 
     def assign(self, efforts: list[Effort]) -> None:
         """Set criterion_id on every answer of every effort (in place) and record where each criterion appears."""
@@ -102,13 +168,13 @@ class CriteriaCatalogue:
             for test_index, test in enumerate(effort.tests)
             for answer in test.answers
         ]
-        # Sorted by canonical text, so that the same set of pages gives the same ids in any input order.
-        answers.sort(key=lambda a: (criterion_key(canonical_criterion(a[3].item)), a[0], a[1]))
+        # Sorted by core and wording, so that the same set of pages gives the same ids in any input order.
+        answers.sort(key=lambda a: (core_of(a[3].item).key, criterion_key(a[3].item), a[0], a[1]))
         used_in_test: dict[tuple[str, int], set[str]] = defaultdict(set)
         for effort_id, test_index, test, answer in answers:
             canonical = canonical_criterion(answer.item)
             taken = used_in_test[(effort_id, test_index)]
-            criterion_id = self._match(canonical, taken)
+            criterion_id = self._match(answer.item, taken)
             if criterion_id is None or criterion_id in taken:
                 criterion_id = criterion_id_for(canonical)
                 while criterion_id in taken:  # same canonical text twice in one test: keep them apart
@@ -179,45 +245,27 @@ def save_answers(efforts: list[Effort], path: Path) -> None:
     write_csv(path, answers_rows(efforts), ANSWERS_COLUMNS)
 
 
-def within_test_similarities(efforts: list[Effort], embedder: Embedder) -> list[tuple[float, str, str]]:
-    """Cosine similarity of every pair of distinct canonical criteria answered in one test, highest first.
-
-    These pairs are different criteria by construction, so the highest of them bounds the threshold below."""
-    pairs = []
-    for effort in efforts:
-        for test in effort.tests:
-            texts = sorted({canonical_criterion(a.item) for a in test.answers})
-            vectors = embedder.embed(texts, "query")
-            for (i, a), (j, b) in combinations(enumerate(texts), 2):
-                pairs.append((float(vectors[i] @ vectors[j]), a, b))
-    return sorted(pairs, reverse=True)
+def merged_criteria(catalogue: CriteriaCatalogue) -> list[Criterion]:
+    """Criteria that join phrasings with different cores: the merges a reviewer may want to check."""
+    return [
+        c
+        for c in sorted(catalogue.criteria.values(), key=lambda c: c.criterion_id)
+        if len({core_of(p).key for p in c.phrasings}) > 1
+    ]
 
 
-def pair_similarities(pairs: list[tuple[str, str]], embedder: Embedder) -> list[float]:
-    """Cosine similarity of the canonical forms of each (item, item) pair."""
-    left = embedder.embed([canonical_criterion(a) for a, _ in pairs], "query")
-    right = embedder.embed([canonical_criterion(b) for _, b in pairs], "query")
-    return [float(x) for x in np.sum(left * right, axis=1)]
+NEAR_MISS_COLUMNS = ("similarity", "criterion_a", "criterion_b", "item_a", "item_b")
 
 
-def main(argv: list[str]) -> None:
-    """Print the evidence for SAME_CRITERION_THRESHOLD: `python -m pipeline.ingest.criteria [efforts.jsonl]`."""
-    efforts_path = Path(argv[0] if argv else "corpus/efforts.jsonl")
-    pairs_path = Path(__file__).parents[2] / "tests" / "fixtures" / "criteria_pairs_generated.csv"
-    efforts = [Effort.model_validate(row) for row in read_jsonl(efforts_path)]
-    embedder = get_embedder("e5-offline")
-    negatives = within_test_similarities(efforts, embedder)
-    print(f"distinct criteria within one test (real, {len(negatives)} pairs): highest similarities")
-    for score, a, b in negatives[:5]:
-        print(f"  {score:.3f}  {a[:70]!r}\n         {b[:70]!r}")
-    labelled = read_csv(pairs_path)
-    for relation in ("same", "different"):
-        chosen = [row for row in labelled if row["relation"] == relation]
-        scores = pair_similarities([(row["item_a"], row["item_b"]) for row in chosen], embedder)
-        print(f"{relation}-criterion pairs (generated fixtures, {len(chosen)}): min {min(scores):.3f}, "
-              f"max {max(scores):.3f}")  # fmt: skip
-    print(f"threshold in use: {SAME_CRITERION_THRESHOLD}")
-
-
-if __name__ == "__main__":
-    main(sys.argv[1:])
+def near_miss_rows(catalogue: CriteriaCatalogue, margin: float) -> list[dict[str, str]]:
+    """The near-misses as rows a reviewer can turn into pins (item_a, item_b are real phrasings)."""
+    return [
+        {
+            "similarity": f"{score:.3f}",
+            "criterion_a": a.criterion_id,
+            "criterion_b": b.criterion_id,
+            "item_a": min(a.phrasings or {a.canonical_text}),
+            "item_b": min(b.phrasings or {b.canonical_text}),
+        }
+        for score, a, b in catalogue.near_misses(margin)
+    ]

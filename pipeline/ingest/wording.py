@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 
 from pipeline.records import Answer
+from pipeline.textnorm import normalise_text
 
 _RATIO = r"\d+\s+ud\s+af\s+10"
 # Quantifier phrases, most specific first. The level is None where the number does not encode it on its own
@@ -63,7 +64,8 @@ def criterion_key(text: str) -> str:
 # encodes the answer level; "i tilfælde" is what "i mindst 9 ud af 10 tilfælde" leaves behind.
 _FRAMES = [
     re.compile(
-        r"^(?:jobcent(?:ere|re)t|vi)\s+(?:har\s+)?(?:en\s+fast\s+praksis|faste\s+arbejdsgange)\s*,?\s*"
+        r"^(?:jobcent(?:ere|re)t|vi)\s+(?:har\s+)?(?:ikke\s+)?(?:en\s+fast\s+praksis|ingen\s+fast\s+praksis|"
+        r"(?:ingen\s+)?faste\s+arbejdsgange)\s*,?\s*"
         r"(?:der|som)\s+sikrer\s*,?\s*(?:at\s+)?",
         re.I,
     ),
@@ -76,7 +78,7 @@ _FRAMES = [
 def core_requirement(item: str) -> str:
     """The criterion's core requirement: its canonical text with the test's frames removed as well, so that
     every answer-level phrasing of one criterion gives the same text. This is all a model ever sees of it."""
-    text = canonical_criterion(item)
+    text = canonical_criterion(normalise_text(item))
     for frame in _FRAMES:
         text = frame.sub("", text).strip(" ,")
     text = re.sub(r"\s*,\s*,", ",", re.sub(r"\s{2,}", " ", text)).strip(" ,;")
