@@ -617,28 +617,90 @@ def themes(
     corpus: CorpusOption = DEFAULT_CORPUS,
     embedder: EmbedderOption = DEFAULT_EMBEDDER,
     out: Annotated[
-        Path, typer.Option(help="Folder for themes.json, themes.csv and the plots.")
+        Path, typer.Option(help="Folder for the theme tables, plots and explorer.")
     ] = DEFAULT_REPORTS,
-    seed: Annotated[int, typer.Option(help="Seed for everything random (the map's projection).")] = 0,
+    seed: Annotated[int, typer.Option(help="Seed for everything random (the maps' projection).")] = 0,
     cache: CacheOption = DEFAULT_CACHE,
+    tracking_uri: TrackingUri = None,
+    assign: Annotated[
+        bool, typer.Option(help="Assign the passages to the themes already in OUT (transform), no re-fit.")
+    ] = False,
 ) -> None:
-    """Cluster the advice, experiences and organisation of all efforts into good-practice themes."""
+    """Good-practice themes over the practice text of every effort, theme-page part and report.
+
+    A re-fit over an OUT that holds earlier themes reports how they moved (themes_drift.json)."""
+    import json
+
+    import numpy as np
+
+    from pipeline import tracking
     from pipeline.corpus import load_efforts
     from pipeline.embed import CachedEmbedder, get_embedder
-    from pipeline.themes import find_themes, write_theme_outputs
+    from pipeline.io import atomic_write_text
+    from pipeline.themes import assign_themes, find_themes, theme_drift
+    from pipeline.themes_output import MODEL_FILE, load_assignments, load_fitted, write_theme_outputs
 
     efforts = load_efforts(corpus)
     dense = get_embedder(embedder)
-    model = find_themes(efforts, dense if embedder == "tfidf" else CachedEmbedder(dense, cache), seed=seed)
-    written = write_theme_outputs(model, efforts, out, seed)
-    best = max(model.silhouettes, key=model.silhouettes.get)
+    dense = dense if embedder == "tfidf" else CachedEmbedder(dense, cache)
+    if assign:
+        if not (out / MODEL_FILE).exists():
+            raise EvidensError(f"{out / MODEL_FILE} not found: run `evidens themes` once without --assign")
+        model = assign_themes(efforts, dense, *load_fitted(out / MODEL_FILE))
+    else:
+        previous = load_assignments(out / MODEL_FILE)
+        model = find_themes(efforts, dense)
+        if previous is not None:
+            current = {u.sentence.sentence_id: int(x) for u, x in zip(model.units, model.labels, strict=True)}
+            drift = theme_drift(previous, current)
+            atomic_write_text(out / "themes_drift.json", json.dumps(drift, indent=1))
+            _err(
+                f"re-fit: adjusted Rand index {drift['ari']} with the previous themes over {drift['shared_passages']} passages"
+            )
+    written = write_theme_outputs(model, out, seed)
+    coverage = float(np.mean(model.labels >= 0))
     typer.echo(
-        f"{len(model.themes)} themes over {len(model.sentences)} sentences (silhouette {model.silhouettes[best]:.3f})\n"
+        f"{len(model.themes)} themes over {len(model.units)} passages: {coverage:.0%} in a theme, "
+        f"{int((model.labels < 0).sum())} outliers, NPMI coherence {model.coherence():.3f}\n"
     )
     typer.echo("| theme | label | size | municipalities |\n|---|---|---|---|")
     for theme in model.themes:
         typer.echo(f"| {theme.theme_id} | {theme.label} | {theme.size} | {', '.join(theme.municipalities)} |")
+    if not assign:
+        tracking.configure(tracking_uri, tracking.THEMES_EXPERIMENT)
+        run_id = tracking.log_themes(model, efforts, {"embedder": embedder, "seed": seed}, written)
+        _err(f"MLflow run {run_id} in experiment {tracking.THEMES_EXPERIMENT}")
     _err("wrote " + ", ".join(str(p) for p in written))
+
+
+ThemesFolder = Annotated[Path, typer.Option(help="Folder where `evidens themes` wrote its outputs.")]
+
+
+@app.command("theme-municipalities")
+def theme_municipalities(
+    theme: Annotated[str, typer.Argument(help="A theme id, or words of its label or keywords.")],
+    out: ThemesFolder = DEFAULT_REPORTS,
+) -> None:
+    """Which municipalities describe theme X: each with its number of passages and one of them."""
+    from pipeline.themes_output import municipalities_describing
+
+    for found in municipalities_describing(out, theme):
+        typer.echo(f"theme {found.theme_id}: {found.label}")
+        for name, count, example in found.municipalities:
+            typer.echo(f"  {name:16} {count:3} passages  “{example[:140]}”")
+
+
+@app.command("shared-themes")
+def shared_themes(
+    effort: Annotated[str, typer.Argument(help="An effort id, or a municipality name.")],
+    out: ThemesFolder = DEFAULT_REPORTS,
+) -> None:
+    """Which themes effort Y shares with others, and with whom."""
+    from pipeline.themes_output import themes_shared_by
+
+    for theme_id, label, mine, others in themes_shared_by(out, effort):
+        partners = ", ".join(f"{name} ({count})" for name, count in others) or "no other municipality"
+        typer.echo(f"theme {theme_id}: {label}\n  {mine} passages here; shared with {partners}")
 
 
 @app.command()

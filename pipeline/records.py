@@ -168,4 +168,3 @@ class Theme(BaseModel):
     municipalities: list[str]
     effort_ids: list[str]
     sentence_ids: list[str]
-    report_passages: list[tuple[str, float]]  # (report sentence, cosine similarity to the theme)

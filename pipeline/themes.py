@@ -1,246 +1,370 @@
 """Good-practice themes across municipalities.
 
-Sentences of the advice, experiences and organisation sections of every effort (theme-page parts included,
-headings excluded) are embedded with our embedder and clustered with scikit-learn's agglomerative clustering
-(cosine, average linkage). Every sentence gets a theme: on a corpus of a few hundred sentences a
-density-based clusterer such as BERTopic's default HDBSCAN leaves most of them as outliers. The number of themes
-is the one with the best silhouette over a range. Each theme is labelled by class-based TF-IDF (BERTopic's
-c-TF-IDF) over Danish lemmas without stop words, and backed by its closest passages of the evaluation report.
+Units are the sentences of practice text (at least MIN_UNIT_WORDS words, boilerplate such as "Størrelse: px",
+page numbers or download lines left out) of every source: the description, experiences, organisation and
+advice sections of effort pages, each municipality's part of a theme page, and the sections of a report. Each
+unit keeps its municipality, effort, section and source kind.
+
+Themes: the units' e5 embeddings (from the cache) are centred (e5's vectors share a large common direction
+that carries no theme) and reduced with PCA, then clustered with Ward's agglomerative clustering, the number of
+themes being the one with the best silhouette between MIN_THEMES and about the square root of the units. Every
+step is deterministic, so the themes do not depend on the seed (the seed only moves the explorer's map).
+Clusters smaller than min_theme_size() are outliers (theme -1). BERTopic's defaults (UMAP + HDBSCAN) were
+measured on the same embeddings and are not used: see `python -m pipeline.themes_eval` and the README.
+
+Labels are Danish keyphrases: word 1-3-grams made only of known content words (no stop word, no fragment),
+scored by class-based TF-IDF (BERTopic's c-TF-IDF), chosen with maximal marginal relevance so that they do not
+repeat one another, multi-word phrases first.
 """
 
 from __future__ import annotations
 
+import math
+import re
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
-from functools import cache
-from pathlib import Path
+from dataclasses import dataclass, field
+from itertools import combinations
 
 import numpy as np
 from sklearn.cluster import AgglomerativeClustering
+from sklearn.decomposition import PCA
 from sklearn.feature_extraction.text import CountVectorizer
-from sklearn.metrics import silhouette_score
+from sklearn.metrics import adjusted_rand_score, silhouette_score
 
 from pipeline.embed import Embedder
 from pipeline.records import Effort, Sentence, Theme
 from pipeline.segment import segment_efforts
+from pipeline.textnorm import is_known_word, lemma, normalise_text, stop_words
 
-THEME_SECTIONS = ("advice", "experiences", "organisation")
-KEYWORDS = 6
+THEME_SECTIONS = ("description", "experiences", "organisation", "advice")
+MIN_UNIT_WORDS = 6  # "Hold fokus.", "Vejle Kommune" carry no theme of their own
+MIN_THEMES = 5
+REDUCED_DIMENSIONS = 50
+KEYPHRASES = 8
 REPRESENTATIVES = 3
-REPORT_PASSAGES = 3
-MIN_THEMES, MAX_THEMES = 3, 15
-MIN_SENTENCE_WORDS = 4  # fragments such as "Hold fokus." carry no theme of their own
-
-
-@cache
-def _lemmatizer():
-    import spacy
-    from spacy.lang.da.stop_words import STOP_WORDS
-
-    nlp = spacy.blank("da")
-    nlp.add_pipe("lemmatizer", config={"mode": "lookup"})
-    nlp.initialize()
-    return nlp, STOP_WORDS
-
-
-def lemmas(text: str) -> list[str]:
-    """Danish lemmas of the content words of a text (lower-cased: the lookup table is)."""
-    nlp, stop_words = _lemmatizer()
-    return [
-        t.lemma_
-        for t in nlp(text.lower())
-        if t.is_alpha and len(t.text) > 2 and t.text not in stop_words and t.lemma_ not in stop_words
+MMR_DIVERSITY = 0.5
+BOILERPLATE = re.compile(
+    r"størrelse\s*:|\d+\s*px\b|^\s*side\s+\d+|^\s*\d+\s*$|\bdownload|hent\s+(?:pdf|fil)|læs\s+mere|"
+    r"https?://|www\.|\.pdf\b|^\s*kilde\s*:|©",
+    re.IGNORECASE,
+)
+_WORD = re.compile(r"[a-zæøåé]+")
+# Abbreviations, numerals and dump residue that Danish stop-word lists leave in
+EXTRA_STOP_WORDS = frozenset(
+    [
+        "pct",
+        "ca",
+        "fx",
+        "bl",
+        "mv",
+        "evt",
+        "nr",
+        "ift",
+        "vis",
+        "grad",
+        "text",
+        "all",
+        "tre",
+        "fire",
+        "fem",
+        "seks",
+        "syv",
+        "otte",
+        "ni",
+        "ti",
+        "får",
+        "fået",
+        "kan",
+        "kunne",
+        "samt",
     ]
+)
 
 
-def theme_sentences(efforts: Sequence[Effort]) -> list[Sentence]:
-    """The sentences themes are built from: THEME_SECTIONS of efforts and theme-page parts, no headings."""
-    chosen = [e for e in efforts if e.kind in ("effort_page", "theme_page_part")]
-    return [
-        s
-        for s in segment_efforts(chosen, THEME_SECTIONS)
-        if not s.is_heading and len(s.text.split()) >= MIN_SENTENCE_WORDS
-    ]
+@dataclass(frozen=True)
+class Unit:
+    """One passage of practice text, traceable to its source."""
+
+    sentence: Sentence
+    municipality: str
+    kind: str
+
+    @property
+    def text(self) -> str:
+        return self.sentence.text
 
 
-def choose_number_of_themes(vectors: np.ndarray, seed: int) -> tuple[int, dict[int, float]]:
-    """The k in MIN_THEMES..MAX_THEMES with the highest cosine silhouette, and every k's silhouette."""
-    upper = min(MAX_THEMES, len(vectors) - 1)
-    scores = {}
+def is_boilerplate(text: str) -> bool:
+    return bool(BOILERPLATE.search(text))
+
+
+def theme_units(efforts: Sequence[Effort]) -> list[Unit]:
+    """The practice passages of every effort, theme-page part and report, in corpus order."""
+    by_id = {e.effort_id: e for e in efforts}
+    units = []
+    for sentence in segment_efforts(efforts, THEME_SECTIONS):
+        text = sentence.text
+        if sentence.is_heading or len(text.split()) < MIN_UNIT_WORDS or is_boilerplate(text):
+            continue
+        effort = by_id[sentence.effort_id]
+        name = effort.municipality or (
+            f"report {effort.effort_id}" if effort.kind == "report" else effort.effort_id
+        )
+        units.append(Unit(sentence, name, effort.kind))
+    return units
+
+
+def min_theme_size(n_units: int) -> int:
+    """Clusters below this size are outliers: 1% of the units, at least 5."""
+    return max(5, round(0.01 * n_units))
+
+
+def reduce(vectors: np.ndarray) -> np.ndarray:
+    """Centred, PCA-reduced, unit-length vectors (deterministic: full SVD)."""
+    centred = vectors - vectors.mean(axis=0)
+    dimensions = min(REDUCED_DIMENSIONS, len(vectors) - 1, vectors.shape[1])
+    reduced = PCA(n_components=dimensions, svd_solver="full").fit_transform(centred)
+    return reduced / np.clip(np.linalg.norm(reduced, axis=1, keepdims=True), 1e-12, None)
+
+
+def cluster(reduced: np.ndarray) -> tuple[np.ndarray, dict[int, float]]:
+    """Ward clusters with the silhouette-best k, tiny clusters as -1, ids by size; and every k's silhouette."""
+    upper = max(MIN_THEMES, min(int(math.sqrt(len(reduced))), len(reduced) - 1))
+    silhouettes, labelings = {}, {}
     for k in range(MIN_THEMES, upper + 1):
-        labels = _cluster(vectors, k)
-        scores[k] = float(silhouette_score(vectors, labels, metric="cosine", random_state=seed))
-    return max(scores, key=lambda k: (scores[k], -k)), scores
+        labels = AgglomerativeClustering(n_clusters=k, linkage="ward").fit_predict(reduced)
+        labelings[k] = labels
+        silhouettes[k] = float(silhouette_score(reduced, labels, metric="cosine"))
+    best = max(silhouettes, key=lambda k: (silhouettes[k], -k))
+    return relabel(labelings[best], min_theme_size(len(reduced))), silhouettes
 
 
-def _cluster(vectors: np.ndarray, k: int) -> np.ndarray:
-    return AgglomerativeClustering(n_clusters=k, metric="cosine", linkage="average").fit_predict(vectors)
+def relabel(labels: np.ndarray, min_size: int) -> np.ndarray:
+    """Theme 0 the largest (ties: first appearance), clusters under min_size and -1 stay -1."""
+    sizes = Counter(int(x) for x in labels if x >= 0)
+    kept = [c for c in sizes if sizes[c] >= min_size]
+    order = sorted(kept, key=lambda c: (-sizes[c], int(np.flatnonzero(labels == c)[0])))
+    mapping = {old: new for new, old in enumerate(order)}
+    return np.array([mapping.get(int(x), -1) for x in labels])
 
 
-def class_tfidf_keywords(documents: Sequence[str], n: int = KEYWORDS) -> list[list[str]]:
-    """c-TF-IDF: term frequency within each theme's joined lemmas, times log(1 + average words per theme /
-    the term's frequency over all themes)."""
-    vectorizer = CountVectorizer(analyzer=lambda text: lemmas(text))
+# -- keyphrases --------------------------------------------------------------------------------------------
+def _words(text: str) -> list[str]:
+    return _WORD.findall(normalise_text(text).lower())
+
+
+def _candidate_phrases(text: str, vocabulary: frozenset[str], excluded: frozenset[str]) -> list[str]:
+    """Word 1-3-grams made only of content words: known or seen in two units, no stop word, no place name."""
+    stops = stop_words() | EXTRA_STOP_WORDS | excluded
+    words = _words(text)
+    good = [len(w) > 2 and w not in stops and w in vocabulary for w in words]
+    phrases = []
+    for n in (1, 2, 3):
+        for i in range(len(words) - n + 1):
+            if all(good[i : i + n]):
+                phrases.append(" ".join(words[i : i + n]))
+    return phrases
+
+
+def content_vocabulary(texts: Sequence[str]) -> frozenset[str]:
+    """Words that are real words: in the Danish lexicon, or in two units or more (names: JobFirst, IGU)."""
+    document_frequency = Counter(w for text in texts for w in set(_words(text)))
+    return frozenset(w for w, df in document_frequency.items() if df >= 2 or is_known_word(w))
+
+
+def _lemmas_of(phrase: str) -> set[str]:
+    return {lemma(w) for w in phrase.split()}
+
+
+def keyphrases(
+    texts: Sequence[str], labels: np.ndarray, excluded: frozenset[str] = frozenset(), n: int = KEYPHRASES
+) -> dict[int, list[str]]:
+    """Each theme's keyphrases: c-TF-IDF over candidate phrases, then MMR over shared lemmas, so that
+    "borgerne" and "borgernes" are not both chosen; multi-word phrases (seen at least twice) first."""
+    themes = sorted({int(x) for x in labels if x >= 0})
+    if not themes:
+        return {}
+    vocabulary = content_vocabulary(texts)
+    documents = [" \n ".join(t for t, x in zip(texts, labels, strict=True) if x == theme) for theme in themes]
+    vectorizer = CountVectorizer(analyzer=lambda doc: _candidate_phrases(doc, vocabulary, excluded))
     counts = vectorizer.fit_transform(documents).toarray().astype(float)
-    vocabulary = vectorizer.get_feature_names_out()
+    phrases = vectorizer.get_feature_names_out()
+    lemma_sets = [_lemmas_of(p) for p in phrases]
     tf = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
     idf = np.log(1 + counts.sum() / len(documents) / np.maximum(counts.sum(axis=0), 1))
     weights = tf * idf
-    return [
-        [str(vocabulary[i]) for i in np.argsort(-row, kind="stable")[:n] if row[i] > 0] for row in weights
-    ]
+    chosen: dict[int, list[str]] = {}
+    for row, theme in enumerate(themes):
+        scores = weights[row]
+        ranked = [i for i in np.argsort(-scores, kind="stable")[: 20 * n] if scores[i] > 0]
+        multiword = [i for i in ranked if " " in phrases[i] and counts[row, i] >= 2]
+        picked = _mmr(scores, lemma_sets, multiword, [], n // 2)
+        picked = _mmr(scores, lemma_sets, [i for i in ranked if i not in picked], picked, n)
+        chosen[theme] = [str(phrases[i]) for i in picked]
+    return chosen
 
 
+def _mmr(
+    scores: np.ndarray, lemma_sets: list[set[str]], pool: list[int], picked: list[int], wanted: int
+) -> list[int]:
+    """Maximal marginal relevance: add from pool, until `wanted`, the phrase with the best score less its
+    largest lemma overlap (Jaccard) with a phrase already picked."""
+    top = max((scores[i] for i in pool), default=1.0) or 1.0
+    pool, picked = list(pool), list(picked)
+
+    def relevance(i: int) -> float:
+        overlap = max(
+            (len(lemma_sets[i] & lemma_sets[j]) / len(lemma_sets[i] | lemma_sets[j]) for j in picked),
+            default=0.0,
+        )
+        return (1 - MMR_DIVERSITY) * scores[i] / top - MMR_DIVERSITY * overlap
+
+    while pool and len(picked) < wanted:
+        best = max(pool, key=relevance)
+        picked.append(best)
+        pool.remove(best)
+    return picked
+
+
+# -- quality -----------------------------------------------------------------------------------------------
+def npmi_coherence(keywords: Sequence[str], texts: Sequence[str], top: int = 10) -> float:
+    """Mean normalised PMI of the pairs of a theme's keyword words, documents being the units (a pair never
+    seen together scores -1). The words are taken from the keyphrases in order, each once."""
+    words = list(dict.fromkeys(w for phrase in keywords for w in phrase.lower().split()))[:top]
+    documents = [set(_words(t)) for t in texts]
+    n = len(documents)
+    counts = {w: sum(w in d for d in documents) for w in words}
+    scores = []
+    for a, b in combinations(words, 2):
+        joint = sum(a in d and b in d for d in documents)
+        if not joint or not counts[a] or not counts[b]:
+            scores.append(-1.0)
+            continue
+        p_ab = joint / n
+        if p_ab == 1:
+            scores.append(1.0)
+            continue
+        scores.append(math.log(p_ab / (counts[a] / n * counts[b] / n)) / -math.log(p_ab))
+    return float(np.mean(scores)) if scores else float("nan")
+
+
+def coverage(labels: np.ndarray) -> float:
+    return float(np.mean(labels >= 0)) if len(labels) else 0.0
+
+
+def mean_pairwise_ari(labelings: Sequence[np.ndarray]) -> float:
+    return float(np.mean([adjusted_rand_score(a, b) for a, b in combinations(labelings, 2)]))
+
+
+# -- the model ---------------------------------------------------------------------------------------------
 @dataclass
 class ThemeModel:
     themes: list[Theme]
-    sentences: list[Sentence]
+    units: list[Unit]
     labels: np.ndarray
-    vectors: np.ndarray
+    vectors: np.ndarray  # the units' embeddings as the embedder gave them
     silhouettes: dict[int, float]
-
-
-def find_themes(efforts: Sequence[Effort], embedder: Embedder, seed: int = 0) -> ThemeModel:
-    sentences = theme_sentences(efforts)
-    if len(sentences) <= MIN_THEMES:
-        raise ValueError(
-            f"only {len(sentences)} sentences in {', '.join(THEME_SECTIONS)}: too few for themes"
-        )
-    vectors = embedder.embed([s.text for s in sentences], "passage")
-    k, silhouettes = choose_number_of_themes(vectors, seed)
-    labels = _relabel_by_size(_cluster(vectors, k))
-    effort_by_id = {e.effort_id: e for e in efforts}
-    report = [e for e in efforts if e.kind == "report"]
-    report_sentences = [s for s in segment_efforts(report, ["description"]) if not s.is_heading]
-    report_vectors = (
-        embedder.embed([s.text for s in report_sentences], "passage") if report_sentences else None
+    centroids: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))  # per theme, in embedding space
+    floor: float = (
+        0.0  # the lowest member-to-centroid cosine of any theme: below it, a new unit is an outlier
     )
-    documents = [
-        " ".join(s.text for s, label in zip(sentences, labels, strict=True) if label == t) for t in range(k)
-    ]
-    keywords = class_tfidf_keywords(documents)
+
+    @property
+    def sentences(self) -> list[Sentence]:
+        return [u.sentence for u in self.units]
+
+    def coherence(self) -> float:
+        texts = [u.text for u in self.units]
+        return (
+            float(np.mean([npmi_coherence(t.keywords, texts) for t in self.themes])) if self.themes else 0.0
+        )
+
+    def transform(self, vectors: np.ndarray) -> np.ndarray:
+        """Existing themes for new units, without re-clustering: the theme of the nearest centroid, or -1 below
+        the floor."""
+        if not len(self.themes) or not len(vectors):
+            return np.full(len(vectors), -1)
+        similarity = vectors @ self.centroids.T
+        nearest = similarity.argmax(axis=1)
+        return np.where(similarity.max(axis=1) >= self.floor, nearest, -1)
+
+
+def _centroids(vectors: np.ndarray, labels: np.ndarray, n_themes: int) -> tuple[np.ndarray, float]:
+    centroids = np.stack([vectors[labels == t].mean(axis=0) for t in range(n_themes)])
+    centroids /= np.clip(np.linalg.norm(centroids, axis=1, keepdims=True), 1e-12, None)
+    member = [float((vectors[labels == t] @ centroids[t]).min()) for t in range(n_themes)]
+    return centroids, min(member)
+
+
+def build_themes(units: Sequence[Unit], vectors: np.ndarray, labels: np.ndarray) -> list[Theme]:
+    texts = [u.text for u in units]
+    places = frozenset(w for u in units for w in _words(u.municipality))  # names say where, not what
+    phrases = keyphrases(texts, labels, places)
     themes = []
-    for theme_id in range(k):
+    for theme_id in sorted(phrases):
         members = np.flatnonzero(labels == theme_id)
         centroid = vectors[members].mean(axis=0)
-        centroid /= np.linalg.norm(centroid) or 1.0
         closest = members[np.argsort(-(vectors[members] @ centroid), kind="stable")]
-        passages = []
-        if report_vectors is not None:
-            similarity = report_vectors @ centroid
-            for i in np.argsort(-similarity, kind="stable")[:REPORT_PASSAGES]:
-                passages.append((report_sentences[i].text, round(float(similarity[i]), 4)))
-        member_efforts = sorted({sentences[i].effort_id for i in members})
+        multiword = [p for p in phrases[theme_id] if " " in p] or phrases[theme_id]
         themes.append(
             Theme(
                 theme_id=theme_id,
-                label=" · ".join(keywords[theme_id][:3]),
-                keywords=keywords[theme_id],
+                label=" · ".join(multiword[:2]),
+                keywords=phrases[theme_id],
                 size=len(members),
-                representative_sentences=[sentences[i].text for i in closest[:REPRESENTATIVES]],
-                municipalities=sorted({effort_by_id[e].municipality or e for e in member_efforts}),
-                effort_ids=member_efforts,
-                sentence_ids=[sentences[i].sentence_id for i in members],
-                report_passages=passages,
+                representative_sentences=[texts[i] for i in closest[:REPRESENTATIVES]],
+                municipalities=sorted({units[i].municipality for i in members}),
+                effort_ids=sorted({units[i].sentence.effort_id for i in members}),
+                sentence_ids=[units[i].sentence.sentence_id for i in members],
             )
         )
-    return ThemeModel(themes, sentences, labels, vectors, silhouettes)
+    return themes
 
 
-def _relabel_by_size(labels: np.ndarray) -> np.ndarray:
-    """Theme 0 is the largest; ties by first appearance, so ids are stable for the same clustering."""
-    sizes = Counter(labels.tolist())
-    order = sorted(sizes, key=lambda label: (-sizes[label], int(np.flatnonzero(labels == label)[0])))
-    mapping = {old: new for new, old in enumerate(order)}
-    return np.array([mapping[label] for label in labels])
+def find_themes(efforts: Sequence[Effort], embedder: Embedder) -> ThemeModel:
+    units = theme_units(efforts)
+    if len(units) <= MIN_THEMES * 2:
+        raise ValueError(f"only {len(units)} passages of practice text: too few for themes")
+    vectors = embedder.embed([u.text for u in units], "passage")
+    labels, silhouettes = cluster(reduce(vectors))
+    themes = build_themes(units, vectors, labels)
+    centroids, floor = _centroids(vectors, labels, len(themes)) if themes else (np.zeros((0, 0)), 0.0)
+    return ThemeModel(themes, units, labels, vectors, silhouettes, centroids, floor)
 
 
-def write_theme_outputs(model: ThemeModel, efforts: Sequence[Effort], out: Path, seed: int = 0) -> list[Path]:
-    """themes.json, themes.csv, the 2-D map and the themes-by-municipality chart, each written atomically."""
-    import json
-
-    from pipeline.io import atomic_path, atomic_write_text
-    from pipeline.tables import write_table
-
-    atomic_write_text(
-        out / "themes.json",
-        json.dumps(
-            {"silhouette_by_k": model.silhouettes, "themes": [t.model_dump() for t in model.themes]},
-            ensure_ascii=False,
-            indent=1,
-        ),
-    )
-    municipality = {e.effort_id: e.municipality or e.effort_id for e in efforts}
-    rows = [
-        {
-            "theme_id": int(label),
-            "theme_label": model.themes[int(label)].label,
-            "municipality": municipality[s.effort_id],
-            "effort_id": s.effort_id,
-            "section": s.section,
-            "sentence": s.text,
-        }
-        for s, label in zip(model.sentences, model.labels, strict=True)
-    ]
-    write_table(
-        out / "themes.csv",
-        rows,
-        ["theme_id", "theme_label", "municipality", "effort_id", "section", "sentence"],
-    )
-    with atomic_path(out / "themes_map.png") as path:
-        _map_png(model, path, seed)
-    with atomic_path(out / "themes_by_municipality.png") as path:
-        _by_municipality_png(model, municipality, path)
-    return [
-        out / name for name in ("themes.json", "themes.csv", "themes_map.png", "themes_by_municipality.png")
-    ]
-
-
-def _map_png(model: ThemeModel, path: Path, seed: int) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from sklearn.decomposition import PCA
-
-    points = PCA(n_components=2, random_state=seed).fit_transform(model.vectors)
-    figure, axis = plt.subplots(figsize=(8, 6))
-    colours = plt.get_cmap("tab20")
+def assign_themes(
+    efforts: Sequence[Effort], embedder: Embedder, centroids: np.ndarray, floor: float, fitted: Sequence[dict]
+) -> ThemeModel:
+    """`transform`: the passages of `efforts` assigned to themes fitted before, the themes themselves kept."""
+    units = theme_units(efforts)
+    vectors = embedder.embed([u.text for u in units], "passage")
+    model = ThemeModel([Theme(**t) for t in fitted], units, np.zeros(0), vectors, {}, centroids, floor)
+    model.labels = model.transform(vectors)
     for theme in model.themes:
-        members = model.labels == theme.theme_id
-        axis.scatter(
-            points[members, 0],
-            points[members, 1],
-            s=28,
-            color=colours(theme.theme_id % 20),
-            label=f"{theme.theme_id}: {theme.label}",
-        )
-    axis.set_title("Sentences of advice, experiences and organisation (PCA of e5 embeddings)", fontsize=10)
-    axis.legend(fontsize=7, loc="best")
-    figure.tight_layout()
-    figure.savefig(path, dpi=110, format="png")
-    plt.close(figure)
+        members = np.flatnonzero(model.labels == theme.theme_id)
+        theme.size = len(members)
+        theme.municipalities = sorted({units[i].municipality for i in members})
+        theme.effort_ids = sorted({units[i].sentence.effort_id for i in members})
+        theme.sentence_ids = [units[i].sentence.sentence_id for i in members]
+    return model
 
 
-def _by_municipality_png(model: ThemeModel, municipality: dict[str, str], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    names = sorted({municipality[s.effort_id] for s in model.sentences})
-    counts = np.zeros((len(model.themes), len(names)), dtype=int)
-    for sentence, label in zip(model.sentences, model.labels, strict=True):
-        counts[int(label), names.index(municipality[sentence.effort_id])] += 1
-    figure, axis = plt.subplots(figsize=(1.0 + 0.8 * len(names), 1.0 + 0.45 * len(model.themes)))
-    axis.imshow(counts, cmap="Greens", aspect="auto")
-    axis.set_xticks(range(len(names)), names, rotation=45, ha="right")
-    axis.set_yticks(range(len(model.themes)), [f"{t.theme_id}: {t.label}" for t in model.themes], fontsize=8)
-    for (i, j), value in np.ndenumerate(counts):
-        if value:
-            axis.text(j, i, str(value), ha="center", va="center", fontsize=8)
-    axis.set_title("Theme sentences per municipality", fontsize=10)
-    figure.tight_layout()
-    figure.savefig(path, dpi=110, format="png")
-    plt.close(figure)
+def theme_drift(previous: dict[str, int], current: dict[str, int]) -> dict:
+    """How the themes moved between two runs over the passages both hold (keyed by sentence id): the adjusted
+    Rand index, and for every previous theme the current theme that took most of its passages, with the share."""
+    shared = sorted(set(previous) & set(current))
+    if not shared:
+        return {"shared_passages": 0, "ari": None, "themes": []}
+    before = np.array([previous[s] for s in shared])
+    after = np.array([current[s] for s in shared])
+    moves = []
+    for theme in sorted(set(before.tolist())):
+        landed = Counter(after[before == theme].tolist())
+        target, count = landed.most_common(1)[0]
+        moves.append({"previous": theme, "now": target, "share": round(count / sum(landed.values()), 3)})
+    return {
+        "shared_passages": len(shared),
+        "ari": round(float(adjusted_rand_score(before, after)), 4),
+        "themes": moves,
+    }

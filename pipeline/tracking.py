@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import hashlib
 import io
 import json
 import logging
@@ -349,3 +350,26 @@ def predict_texts(model_uri: str, texts: Sequence[tuple[str, str]], prior: str =
     """Run the registered model on (source, normalised page text) pairs, under a prior given for all of them."""
     frame = pd.DataFrame({"source": [s for s, _ in texts], "text": [t for _, t in texts]})
     return load_pyfunc(model_uri).predict(frame, params={"prior": prior} if prior else None)
+
+
+THEMES_EXPERIMENT = "evidens-themes"
+
+
+def log_themes(model, efforts: Sequence[Effort], params: dict[str, Any], outputs: Sequence[Path]) -> str:
+    """One MLflow run per theme fit: its parameters, the data hash, coverage, coherence and sizes, the tables."""
+    data_hash = hashlib.sha256("\n".join(sorted(e.content_sha256 for e in efforts)).encode()).hexdigest()
+    with mlflow.start_run(run_name="themes") as run:
+        mlflow.log_params({**params, "data_hash": data_hash, "units": len(model.units)})
+        mlflow.log_metrics(
+            {
+                "themes": len(model.themes),
+                "coverage": float(np.mean(model.labels >= 0)),
+                "outliers": int((model.labels < 0).sum()),
+                "npmi_coherence": model.coherence(),
+                "silhouette": max(model.silhouettes.values()),
+            }
+        )
+        for path in outputs:
+            if path.suffix in (".csv", ".html", ".png"):
+                mlflow.log_artifact(str(path))
+        return run.info.run_id
