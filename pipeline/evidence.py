@@ -11,8 +11,7 @@ sum of 1 / (60 + rank); no weights to tune):
   finds, so "hver 14. dag" answers "hver 2. uge". Each page is its own BM25 collection: an effort scores the
   same alone (batch) as among others.
 `dense_context` (the sentence with its section title, the lead-in above it and its neighbours) is scored for the
-evaluation only: fused in, it lowered every figure on the gold set (docs/evidence_eval.txt). The context is
-shown with every evidence row instead (`context`).
+evaluation only: fused in, it lowered every figure on the gold set (docs/evidence_eval.txt).
 
 Whether the page documents the criterion at all is a one-feature logistic model of the best dense score (the
 best lexical score for an embedder without its own calibration), fitted on the gold set with balanced class
@@ -43,9 +42,8 @@ CALIBRATION_FILE = Path(__file__).with_name("evidence_calibration.json")
 DEFAULT_K = 5
 DOCUMENTED_THRESHOLD = 0.5
 LEXICAL_ONLY = "lexical-only"  # calibration used for embedders that have none of their own
-RRF_K = (
-    60  # the constant of reciprocal rank fusion, as in its paper; it damps the weight of the very top ranks
-)
+# The constant of reciprocal rank fusion, as in its paper; it damps the weight of the very top ranks.
+RRF_K = 60
 FUSED = ("dense", "lexical", "bm25")
 GRAM = 4
 
@@ -89,12 +87,12 @@ def context_texts(sentences: Sequence[Sentence]) -> list[str]:
         lines = [s for s in sentences if s.section == section]
         body = [s for s in lines if not s.is_heading]
         title = SECTION_TITLES.get(section, section)
-        lead_in = ""
+        lead_in, here = "", -1
         for sentence in lines:
             if sentence.is_heading:
                 lead_in = sentence.text
                 continue
-            here = body.index(sentence)
+            here += 1  # the sentence's position in body
             before = body[here - 1].text if here > 0 else ""
             after = body[here + 1].text if here + 1 < len(body) else ""
             heading = f"{title}: {lead_in}" if lead_in else f"{title}:"

@@ -18,12 +18,12 @@ from sklearn.metrics import balanced_accuracy_score, ndcg_score, roc_auc_score
 
 from pipeline.corpus import load_efforts
 from pipeline.defaults import DEFAULT_CACHE, DEFAULT_CORPUS
-from pipeline.embed import CachedEmbedder, get_embedder
 from pipeline.evidence import (
     CALIBRATION_FILE,
     FUSED,
     LEXICAL_ONLY,
     CriterionScores,
+    dense_embedder,
     fit_lexical,
     score_criteria,
 )
@@ -185,7 +185,7 @@ def documented_report(
 def gold_pairs(name: str, efforts, sentences, cache: Path) -> list[tuple[CriterionScores, GoldCriterion]]:
     """Every gold criterion with its scores under embedder `name`."""
     lexical = fit_lexical(sentences)
-    embedder = lexical if name == "tfidf" else CachedEmbedder(get_embedder(name), cache)
+    embedder = dense_embedder(name, lexical, cache)
     labelled = [e for e in efforts if e.tests]
     scores = {
         (s.effort_id, s.criterion_id): s

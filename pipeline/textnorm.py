@@ -15,9 +15,8 @@ from functools import cache
 
 _HYPHENATED = re.compile(r"\b([a-zæøå]+)-\s?([a-zæøå]+)\b")
 _SPACE = re.compile(r"[ \t\u00a0\u2000-\u200b\u202f]+")
-MIN_JOINED_SUFFIX = (
-    6  # a known word ending the joined form must be this long to count ("handler" in "sagsbehandler")
-)
+# A known word ending the joined form must be this long to count ("handler" in "sagsbehandler").
+MIN_JOINED_SUFFIX = 6
 
 
 @cache
