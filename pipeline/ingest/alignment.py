@@ -94,14 +94,13 @@ def merge_precision_recall(scores: list[float], same: list[bool], threshold: flo
 
 def main(argv: list[str]) -> None:
     """Print the gold pairs' scores, and precision and recall of merges across thresholds:
-    `python -m pipeline.ingest.alignment [corpus/efforts.jsonl]`."""
+    `python -m pipeline.ingest.alignment [CORPUS_DIR]` (default: corpus/)."""
+    from pipeline.corpus import load_efforts
+    from pipeline.defaults import DEFAULT_CORPUS
     from pipeline.embed import get_embedder
-    from pipeline.io import read_jsonl
-    from pipeline.records import Effort
     from pipeline.tables import read_csv
 
-    efforts_path = Path(argv[0] if argv else "corpus/efforts.jsonl")
-    efforts = [Effort.model_validate(row) for row in read_jsonl(efforts_path)]
+    efforts = load_efforts(Path(argv[0]) if argv else DEFAULT_CORPUS)
     within = [
         (a, b)
         for effort in efforts

@@ -55,6 +55,11 @@ class Criterion:
         self.phrasings.add(answer.item)
 
     @property
+    def wordings(self) -> list[str]:
+        """Its phrasings in a fixed order, or its canonical text for a criterion recorded without any."""
+        return sorted(self.phrasings or {self.canonical_text})
+
+    @property
     def core_keys(self) -> set[str]:
         """The core keys of every phrasing, and of the canonical text."""
         return {core_of(self.canonical_text).key} | {core_of(p).key for p in self.phrasings}
@@ -120,7 +125,7 @@ class CriteriaCatalogue:
     def similarity(self, item: str, criterion: Criterion) -> float:
         """How alike an item is to a known criterion: the best over the criterion's phrasings."""
         core = core_of(item)
-        others = [core_of(p) for p in sorted(criterion.phrasings or {criterion.canonical_text})]
+        others = [core_of(p) for p in criterion.wordings]
         vectors = self._vectors_of([core.text, *(o.text for o in others)])
         return max(
             similarity(core, o, float(v @ vectors[0])) for o, v in zip(others, vectors[1:], strict=True)
@@ -130,17 +135,18 @@ class CriteriaCatalogue:
         """The known criterion that item means, or None: an equal core, then a reviewer's pin, then the most
         similar criterion at or above the threshold."""
         key = core_of(item).key
-        candidates = [c for c in self.criteria.values() if c.criterion_id not in taken]
+        keys = {c.criterion_id: c.core_keys for c in self.criteria.values() if c.criterion_id not in taken}
+        candidates = [self.criteria[criterion_id] for criterion_id in keys]
         for criterion in candidates:
-            if key in criterion.core_keys:
+            if key in keys[criterion.criterion_id]:
                 return criterion.criterion_id
         for criterion in candidates:
-            if any(pin.same and pin.concerns(key, criterion.core_keys) for pin in self.pins):
+            if any(pin.same and pin.concerns(key, keys[criterion.criterion_id]) for pin in self.pins):
                 return criterion.criterion_id
         candidates = [
             c
             for c in candidates
-            if not any(not pin.same and pin.concerns(key, c.core_keys) for pin in self.pins)
+            if not any(not pin.same and pin.concerns(key, keys[c.criterion_id]) for pin in self.pins)
         ]
         if not candidates:
             return None
@@ -155,7 +161,7 @@ class CriteriaCatalogue:
         for a, b in combinations(sorted(self.criteria.values(), key=lambda c: c.criterion_id), 2):
             if a.tests & b.tests and a.target_groups & b.target_groups:
                 continue  # answered in one test: different by construction
-            score = max(self.similarity(p, b) for p in sorted(a.phrasings or {a.canonical_text}))
+            score = max(self.similarity(p, b) for p in a.wordings)
             if score >= self.threshold - margin:
                 found.append((score, a, b))
         return sorted(found, key=lambda f: (-f[0], f[1].criterion_id, f[2].criterion_id))
@@ -264,8 +270,8 @@ def near_miss_rows(catalogue: CriteriaCatalogue, margin: float) -> list[dict[str
             "similarity": f"{score:.3f}",
             "criterion_a": a.criterion_id,
             "criterion_b": b.criterion_id,
-            "item_a": min(a.phrasings or {a.canonical_text}),
-            "item_b": min(b.phrasings or {b.canonical_text}),
+            "item_a": a.wordings[0],
+            "item_b": b.wordings[0],
         }
         for score, a, b in catalogue.near_misses(margin)
     ]
