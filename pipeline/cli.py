@@ -631,8 +631,6 @@ def themes(
     A re-fit over an OUT that holds earlier themes reports how they moved (themes_drift.json)."""
     import json
 
-    import numpy as np
-
     from pipeline import tracking
     from pipeline.corpus import load_efforts
     from pipeline.embed import CachedEmbedder, get_embedder
@@ -651,24 +649,23 @@ def themes(
         previous = load_assignments(out / MODEL_FILE)
         model = find_themes(efforts, dense)
         if previous is not None:
-            current = {u.sentence.sentence_id: int(x) for u, x in zip(model.units, model.labels, strict=True)}
-            drift = theme_drift(previous, current)
+            drift = theme_drift(previous, model.assignments())
             atomic_write_text(out / "themes_drift.json", json.dumps(drift, indent=1))
             _err(
                 f"re-fit: adjusted Rand index {drift['ari']} with the previous themes over {drift['shared_passages']} passages"
             )
     written = write_theme_outputs(model, out, seed)
-    coverage = float(np.mean(model.labels >= 0))
+    quality = model.quality()
     typer.echo(
-        f"{len(model.themes)} themes over {len(model.units)} passages: {coverage:.0%} in a theme, "
-        f"{int((model.labels < 0).sum())} outliers, NPMI coherence {model.coherence():.3f}\n"
+        f"{quality['themes']} themes over {len(model.units)} passages: {quality['coverage']:.0%} in a theme, "
+        f"{quality['outliers']} outliers, NPMI coherence {quality['npmi_coherence']:.3f}\n"
     )
     typer.echo("| theme | label | size | municipalities |\n|---|---|---|---|")
     for theme in model.themes:
         typer.echo(f"| {theme.theme_id} | {theme.label} | {theme.size} | {', '.join(theme.municipalities)} |")
     if not assign:
         tracking.configure(tracking_uri, tracking.THEMES_EXPERIMENT)
-        run_id = tracking.log_themes(model, efforts, {"embedder": embedder, "seed": seed}, written)
+        run_id = tracking.log_themes(model, efforts, {"embedder": embedder, "seed": seed}, quality, written)
         _err(f"MLflow run {run_id} in experiment {tracking.THEMES_EXPERIMENT}")
     _err("wrote " + ", ".join(str(p) for p in written))
 

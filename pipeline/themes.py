@@ -228,11 +228,15 @@ def _mmr(
 
 
 # -- quality -----------------------------------------------------------------------------------------------
-def npmi_coherence(keywords: Sequence[str], texts: Sequence[str], top: int = 10) -> float:
-    """Mean normalised PMI of the pairs of a theme's keyword words, documents being the units (a pair never
-    seen together scores -1). The words are taken from the keyphrases in order, each once."""
+def word_sets(texts: Sequence[str]) -> list[set[str]]:
+    """Each text's words: the documents NPMI counts co-occurrence in."""
+    return [set(_words(t)) for t in texts]
+
+
+def npmi_coherence(keywords: Sequence[str], documents: Sequence[set[str]], top: int = 10) -> float:
+    """Mean normalised PMI of the pairs of a theme's keyword words over the documents (`word_sets` of the
+    units; a pair never seen together scores -1). The words are taken from the keyphrases in order, each once."""
     words = list(dict.fromkeys(w for phrase in keywords for w in phrase.lower().split()))[:top]
-    documents = [set(_words(t)) for t in texts]
     n = len(documents)
     counts = {w: sum(w in d for d in documents) for w in words}
     scores = []
@@ -266,24 +270,35 @@ class ThemeModel:
     vectors: np.ndarray  # the units' embeddings as the embedder gave them
     silhouettes: dict[int, float]
     centroids: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))  # per theme, in embedding space
-    floor: float = (
-        0.0  # the lowest member-to-centroid cosine of any theme: below it, a new unit is an outlier
-    )
-
-    @property
-    def sentences(self) -> list[Sentence]:
-        return [u.sentence for u in self.units]
+    # the lowest member-to-centroid cosine of any theme: below it, a new unit is an outlier
+    floor: float = 0.0
 
     def coherence(self) -> float:
-        texts = [u.text for u in self.units]
+        """Mean NPMI coherence of the themes' keywords over the units."""
+        documents = word_sets([u.text for u in self.units])
         return (
-            float(np.mean([npmi_coherence(t.keywords, texts) for t in self.themes])) if self.themes else 0.0
+            float(np.mean([npmi_coherence(t.keywords, documents) for t in self.themes]))
+            if self.themes
+            else 0.0
         )
+
+    def quality(self) -> dict[str, float]:
+        """The figures a fit is judged by: themes, coverage, outliers, NPMI coherence."""
+        return {
+            "themes": len(self.themes),
+            "coverage": coverage(self.labels),
+            "outliers": int((self.labels < 0).sum()),
+            "npmi_coherence": self.coherence(),
+        }
+
+    def assignments(self) -> dict[str, int]:
+        """Each unit's theme, by sentence id (-1: outlier)."""
+        return {u.sentence.sentence_id: int(x) for u, x in zip(self.units, self.labels, strict=True)}
 
     def transform(self, vectors: np.ndarray) -> np.ndarray:
         """Existing themes for new units, without re-clustering: the theme of the nearest centroid, or -1 below
         the floor."""
-        if not len(self.themes) or not len(vectors):
+        if not len(self.centroids) or not len(vectors):
             return np.full(len(vectors), -1)
         similarity = vectors @ self.centroids.T
         nearest = similarity.argmax(axis=1)
@@ -295,6 +310,16 @@ def _centroids(vectors: np.ndarray, labels: np.ndarray, n_themes: int) -> tuple[
     centroids /= np.clip(np.linalg.norm(centroids, axis=1, keepdims=True), 1e-12, None)
     member = [float((vectors[labels == t] @ centroids[t]).min()) for t in range(n_themes)]
     return centroids, min(member)
+
+
+def _membership(units: Sequence[Unit], members: np.ndarray) -> dict:
+    """The Theme fields that follow from which units it holds."""
+    return {
+        "size": len(members),
+        "municipalities": sorted({units[i].municipality for i in members}),
+        "effort_ids": sorted({units[i].sentence.effort_id for i in members}),
+        "sentence_ids": [units[i].sentence.sentence_id for i in members],
+    }
 
 
 def build_themes(units: Sequence[Unit], vectors: np.ndarray, labels: np.ndarray) -> list[Theme]:
@@ -312,11 +337,8 @@ def build_themes(units: Sequence[Unit], vectors: np.ndarray, labels: np.ndarray)
                 theme_id=theme_id,
                 label=" · ".join(multiword[:2]),
                 keywords=phrases[theme_id],
-                size=len(members),
                 representative_sentences=[texts[i] for i in closest[:REPRESENTATIVES]],
-                municipalities=sorted({units[i].municipality for i in members}),
-                effort_ids=sorted({units[i].sentence.effort_id for i in members}),
-                sentence_ids=[units[i].sentence.sentence_id for i in members],
+                **_membership(units, members),
             )
         )
     return themes
@@ -339,14 +361,11 @@ def assign_themes(
     """`transform`: the passages of `efforts` assigned to themes fitted before, the themes themselves kept."""
     units = theme_units(efforts)
     vectors = embedder.embed([u.text for u in units], "passage")
-    model = ThemeModel([Theme(**t) for t in fitted], units, np.zeros(0), vectors, {}, centroids, floor)
+    model = ThemeModel([], units, np.zeros(0), vectors, {}, centroids, floor)
     model.labels = model.transform(vectors)
-    for theme in model.themes:
-        members = np.flatnonzero(model.labels == theme.theme_id)
-        theme.size = len(members)
-        theme.municipalities = sorted({units[i].municipality for i in members})
-        theme.effort_ids = sorted({units[i].sentence.effort_id for i in members})
-        theme.sentence_ids = [units[i].sentence.sentence_id for i in members]
+    model.themes = [
+        Theme(**{**t, **_membership(units, np.flatnonzero(model.labels == t["theme_id"]))}) for t in fitted
+    ]
     return model
 
 

@@ -15,7 +15,7 @@ import numpy as np
 from pipeline.corpus import load_efforts
 from pipeline.defaults import DEFAULT_CACHE, DEFAULT_CORPUS
 from pipeline.embed import CachedEmbedder, get_embedder
-from pipeline.themes import coverage, find_themes, mean_pairwise_ari, npmi_coherence
+from pipeline.themes import coverage, find_themes, mean_pairwise_ari, npmi_coherence, word_sets
 
 
 def bertopic_run(texts: list[str], vectors: np.ndarray, seed: int) -> tuple[np.ndarray, list[list[str]]]:
@@ -40,10 +40,11 @@ def main() -> None:
     runs = [find_themes(efforts, embedder) for _ in range(args.seeds)]  # the seed moves nothing in the themes
     model = runs[0]
     texts = [u.text for u in model.units]
+    documents = word_sets(texts)
     rows = {
         "evidens (PCA + Ward, silhouette k, keyphrases)": (
             [r.labels for r in runs],
-            [np.mean([npmi_coherence(t.keywords, texts) for t in r.themes]) for r in runs],
+            [np.mean([npmi_coherence(t.keywords, documents) for t in r.themes]) for r in runs],
             [len(r.themes) for r in runs],
         )
     }
@@ -51,7 +52,9 @@ def main() -> None:
     for seed in range(args.seeds):
         labels, keywords = bertopic_run(texts, model.vectors, seed)
         labelings.append(labels)
-        coherences.append(np.mean([npmi_coherence(k, texts) for k in keywords]) if keywords else float("nan"))
+        coherences.append(
+            np.mean([npmi_coherence(k, documents) for k in keywords]) if keywords else float("nan")
+        )
         counts.append(len(keywords))
     rows["BERTopic defaults (UMAP + HDBSCAN + CountVectorizer)"] = (labelings, coherences, counts)
     print(

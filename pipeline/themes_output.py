@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.themes import ThemeModel
+from pipeline.themes import ThemeModel, coverage
 
 INFO_COLUMNS = ("theme_id", "size", "label", "keywords", "municipalities", "representative")
 PASSAGE_COLUMNS = ("theme_id", "theme_label", "municipality", "effort_id", "section", "sentence")
@@ -78,9 +78,7 @@ def save_model(model: ThemeModel, path: Path) -> None:
                 "themes": [t.model_dump() for t in model.themes],
                 "centroids": np.round(model.centroids, 6).tolist(),
                 "floor": model.floor,
-                "assignments": {
-                    u.sentence.sentence_id: int(x) for u, x in zip(model.units, model.labels, strict=True)
-                },
+                "assignments": model.assignments(),
             },
             ensure_ascii=False,
         ),
@@ -98,14 +96,19 @@ def load_fitted(path: Path) -> tuple[np.ndarray, float, list[dict]]:
     return np.array(data["centroids"], dtype=np.float32), float(data["floor"]), data["themes"]
 
 
-def explorer_html(model: ThemeModel, seed: int) -> str:
+def map_points(model: ThemeModel, seed: int) -> np.ndarray:
+    """The units on two dimensions: PCA of the centred embeddings (the explorer's and the PNG's map)."""
+    from sklearn.decomposition import PCA
+
+    return PCA(n_components=2, random_state=seed).fit_transform(model.vectors - model.vectors.mean(axis=0))
+
+
+def explorer_html(model: ThemeModel, points: np.ndarray) -> str:
     """A self-contained page (plotly inlined): the passages on a 2-D map coloured by theme, hover for the
     passage, click to read it with its source, a search box that highlights matching passages. Scraped text is
     escaped for hover labels (plotly renders them as HTML) and shown with textContent in the panel."""
     import plotly.graph_objects as go
-    from sklearn.decomposition import PCA
 
-    points = PCA(n_components=2, random_state=seed).fit_transform(model.vectors - model.vectors.mean(axis=0))
     labels = {t.theme_id: t.label for t in model.themes}
     figure = go.Figure()
     for theme in [*[t.theme_id for t in model.themes], -1]:
@@ -197,7 +200,7 @@ def write_theme_outputs(model: ThemeModel, out: Path, seed: int = 0) -> list[Pat
         json.dumps(
             {
                 "silhouette_by_k": model.silhouettes,
-                "coverage": float(np.mean(model.labels >= 0)),
+                "coverage": coverage(model.labels),
                 "outliers": int((model.labels < 0).sum()),
                 "themes": [t.model_dump() for t in model.themes],
             },
@@ -205,9 +208,10 @@ def write_theme_outputs(model: ThemeModel, out: Path, seed: int = 0) -> list[Pat
             indent=1,
         ),
     )
-    atomic_write_text(out / "themes_explorer.html", explorer_html(model, seed))
+    points = map_points(model, seed)
+    atomic_write_text(out / "themes_explorer.html", explorer_html(model, points))
     with atomic_path(out / "themes_map.png") as path:
-        _map_png(model, path, seed)
+        _map_png(model, points, path)
     with atomic_path(out / "themes_by_municipality.png") as path:
         _by_municipality_png(model, profile, path)
     save_model(model, out / MODEL_FILE)
@@ -216,14 +220,12 @@ def write_theme_outputs(model: ThemeModel, out: Path, seed: int = 0) -> list[Pat
     return [out / name for name in names]
 
 
-def _map_png(model: ThemeModel, path: Path, seed: int) -> None:
+def _map_png(model: ThemeModel, points: np.ndarray, path: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    from sklearn.decomposition import PCA
 
-    points = PCA(n_components=2, random_state=seed).fit_transform(model.vectors - model.vectors.mean(axis=0))
     figure, axis = plt.subplots(figsize=(9, 6.5))
     colours = plt.get_cmap("tab20")
     for theme in model.themes:

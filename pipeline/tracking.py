@@ -355,20 +355,19 @@ def predict_texts(model_uri: str, texts: Sequence[tuple[str, str]], prior: str =
 THEMES_EXPERIMENT = "evidens-themes"
 
 
-def log_themes(model, efforts: Sequence[Effort], params: dict[str, Any], outputs: Sequence[Path]) -> str:
-    """One MLflow run per theme fit: its parameters, the data hash, coverage, coherence and sizes, the tables."""
+def log_themes(
+    model,
+    efforts: Sequence[Effort],
+    params: dict[str, Any],
+    quality: dict[str, float],
+    outputs: Sequence[Path],
+) -> str:
+    """One MLflow run per theme fit: its parameters, the data hash, its quality (ThemeModel.quality) and best
+    silhouette, the tables."""
     data_hash = hashlib.sha256("\n".join(sorted(e.content_sha256 for e in efforts)).encode()).hexdigest()
     with mlflow.start_run(run_name="themes") as run:
         mlflow.log_params({**params, "data_hash": data_hash, "units": len(model.units)})
-        mlflow.log_metrics(
-            {
-                "themes": len(model.themes),
-                "coverage": float(np.mean(model.labels >= 0)),
-                "outliers": int((model.labels < 0).sum()),
-                "npmi_coherence": model.coherence(),
-                "silhouette": max(model.silhouettes.values()),
-            }
-        )
+        mlflow.log_metrics({**quality, "silhouette": max(model.silhouettes.values())})
         for path in outputs:
             if path.suffix in (".csv", ".html", ".png"):
                 mlflow.log_artifact(str(path))

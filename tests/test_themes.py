@@ -19,11 +19,13 @@ from pipeline.themes import (
     keyphrases,
     npmi_coherence,
     theme_drift,
+    word_sets,
 )
 from pipeline.themes_output import (
     INFO_COLUMNS,
     PASSAGE_COLUMNS,
     explorer_html,
+    map_points,
     municipalities_describing,
     themes_shared_by,
     write_theme_outputs,
@@ -88,9 +90,9 @@ def test_keyphrases_prefer_distinct_multiword_phrases():
 
 
 def test_npmi_is_one_for_words_always_together_and_minus_one_for_never():
-    texts = ["alfa beta", "alfa beta", "gamma delta", "gamma"]
-    assert npmi_coherence(["alfa beta"], texts) == pytest.approx(1.0)
-    assert npmi_coherence(["alfa", "delta"], texts) == -1.0
+    documents = word_sets(["alfa beta", "alfa beta", "gamma delta", "gamma"])
+    assert npmi_coherence(["alfa beta"], documents) == pytest.approx(1.0)
+    assert npmi_coherence(["alfa", "delta"], documents) == -1.0
 
 
 def test_passages_on_one_practice_gather_in_one_theme(theme_model):
@@ -136,7 +138,7 @@ def test_scraped_text_is_escaped_in_the_explorer(theme_model):
     unit = theme_model.units[0]
     object.__setattr__(unit.sentence, "text", unit.sentence.text + " <img src=x onerror=alert(1)>")
     try:
-        page = explorer_html(theme_model, 0)
+        page = explorer_html(theme_model, map_points(theme_model, 0))
         assert "<img src=x" not in page
     finally:
         object.__setattr__(
