@@ -1,9 +1,10 @@
 """Good-practice themes across municipalities.
 
-Units are the sentences of practice text (at least MIN_UNIT_WORDS words, boilerplate such as "Størrelse: px",
-page numbers or download lines left out) of every source: the description, experiences, organisation and
-advice sections of effort pages, each municipality's part of a theme page, and the sections of a report. Each
-unit keeps its municipality, effort, section and source kind.
+Units are the sentences of practice text (at least MIN_UNIT_WORDS words; boilerplate such as "Størrelse: px",
+page numbers, download lines or figure captions left out) of every source: the description, experiences,
+organisation and advice sections of effort pages, each municipality's part of a theme page, and the sections of
+a report. Each unit keeps its municipality, effort, section and source kind. Passages of a few consecutive
+sentences can be asked for; sentences themed better on the corpus (`python -m pipeline.themes_eval`).
 
 Themes: the units' e5 embeddings (from the cache) are centred (e5's vectors share a large common direction
 that carries no theme) and reduced with PCA, then clustered with Ward's agglomerative clustering, the number of
@@ -12,9 +13,9 @@ step is deterministic, so the themes do not depend on the seed (the seed only mo
 Clusters smaller than min_theme_size() are outliers (theme -1). BERTopic's defaults (UMAP + HDBSCAN) were
 measured on the same embeddings and are not used: see `python -m pipeline.themes_eval` and the README.
 
-Labels are Danish keyphrases: word 1-3-grams made only of known content words (no stop word, no fragment),
-scored by class-based TF-IDF (BERTopic's c-TF-IDF), chosen with maximal marginal relevance so that they do not
-repeat one another, multi-word phrases first.
+Keywords are Danish keyphrases: word 1-3-grams made only of known content words (no stop word, no fragment),
+scored by class-based TF-IDF (BERTopic's c-TF-IDF) and chosen with maximal marginal relevance, so that they
+neither repeat one another nor read as unrelated words; multi-word phrases first, the first two the label.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from itertools import combinations
+from pathlib import PurePath
 
 import numpy as np
 from sklearn.cluster import AgglomerativeClustering
@@ -43,16 +45,48 @@ MIN_THEMES = 5
 REDUCED_DIMENSIONS = 50
 KEYPHRASES = 8
 REPRESENTATIVES = 3
+NPMI_WINDOW = 10  # words, as gensim's c_npmi
 MMR_DIVERSITY = 0.5
+# weight of "the theme's passages use these words together" (in-theme NPMI) when keyphrases are chosen
+COHERENCE_WEIGHT = 0.5
 BOILERPLATE = re.compile(
     r"størrelse\s*:|\d+\s*px\b|^\s*side\s+\d+|^\s*\d+\s*$|\bdownload|hent\s+(?:pdf|fil)|læs\s+mere|"
-    r"https?://|www\.|\.pdf\b|^\s*kilde\s*:|©",
+    r"https?://|www\.|\.pdf\b|^\s*kilde\s*:|©|"
+    r"\b(?:figur|tabel)\s+\d+(?:[-.]\d+)*\s*:",  # a caption, with the chart's residue after it
     re.IGNORECASE,
 )
-_WORD = re.compile(r"[a-zæøåé]+")
-# Abbreviations, numerals and dump residue that Danish stop-word lists leave in
+# A whole word, not the first half of a suspended compound ("sundheds- og beskæftigelsesområdet")
+_WORD = re.compile(r"\b[a-zæøåé]+\b(?!-(?:\s|$))")
+# Function words of NLTK's Danish list that spaCy's lacks, auxiliaries' participles, abbreviations, numerals
+# and dump residue
 EXTRA_STOP_WORDS = frozenset(
     [
+        "sin",
+        "sit",
+        "sine",
+        "vor",
+        "mod",
+        "hos",
+        "ad",
+        "thi",
+        "når",
+        "både",
+        "hvert",
+        "hvilket",
+        "heraf",
+        "inden",
+        "står",
+        "går",
+        "hinanden",
+        "haft",
+        "blevet",
+        "dvs",
+        "osv",
+        "jf",
+        "hhv",
+        "mht",
+        "pga",
+        "inkl",
         "pct",
         "ca",
         "fx",
@@ -99,20 +133,50 @@ def is_boilerplate(text: str) -> bool:
     return bool(BOILERPLATE.search(text))
 
 
-def theme_units(efforts: Sequence[Effort]) -> list[Unit]:
-    """The practice passages of every effort, theme-page part and report, in corpus order."""
+def theme_units(efforts: Sequence[Effort], sentences_per_passage: int = 1) -> list[Unit]:
+    """The practice passages of every effort, theme-page part and report, in corpus order: single sentences,
+    or up to `sentences_per_passage` consecutive sentences of one section (a heading or boilerplate line ends
+    a passage). Sentences theme better on this corpus (`python -m pipeline.themes_eval`), so they are the
+    default."""
     by_id = {e.effort_id: e for e in efforts}
-    units = []
+    runs: list[list[Sentence]] = []
     for sentence in segment_efforts(efforts, THEME_SECTIONS):
-        text = sentence.text
-        if sentence.is_heading or len(text.split()) < MIN_UNIT_WORDS or is_boilerplate(text):
-            continue
-        effort = by_id[sentence.effort_id]
-        name = effort.municipality or (
-            f"report {effort.effort_id}" if effort.kind == "report" else effort.effort_id
+        keep = not sentence.is_heading and not is_boilerplate(sentence.text)
+        current = runs[-1] if runs else []
+        continues = (
+            bool(current)
+            and (current[-1].effort_id, current[-1].section) == (sentence.effort_id, sentence.section)
+            and current[-1].index == sentence.index - 1
+            and len(current) < sentences_per_passage
         )
-        units.append(Unit(sentence, name, effort.kind))
+        if keep and continues:
+            current.append(sentence)
+        elif keep:
+            runs.append([sentence])
+    units = []
+    for run in runs:
+        effort = by_id[run[0].effort_id]
+        passage = _passage(effort, run)
+        if len(passage.text.split()) < MIN_UNIT_WORDS:
+            continue
+        units.append(Unit(passage, source_name(effort), effort.kind))
     return units
+
+
+def source_name(effort: Effort) -> str:
+    """Who a passage speaks for: the municipality, or for a report (which speaks for several) its file."""
+    if effort.municipality:
+        return effort.municipality
+    return f"report {PurePath(effort.source).stem}" if effort.kind == "report" else effort.effort_id
+
+
+def _passage(effort: Effort, run: list[Sentence]) -> Sentence:
+    """Consecutive sentences of one section as one record: the section's text from the first to the last."""
+    if len(run) == 1:
+        return run[0]
+    first, last = run[0], run[-1]
+    text = getattr(effort.sections, first.section)[first.start : last.end]
+    return first.model_copy(update={"text": text, "end": last.end})
 
 
 def min_theme_size(n_units: int) -> int:
@@ -180,8 +244,11 @@ def _lemmas_of(phrase: str) -> set[str]:
 def keyphrases(
     texts: Sequence[str], labels: np.ndarray, excluded: frozenset[str] = frozenset(), n: int = KEYPHRASES
 ) -> dict[int, list[str]]:
-    """Each theme's keyphrases: c-TF-IDF over candidate phrases, then MMR over shared lemmas, so that
-    "borgerne" and "borgernes" are not both chosen; multi-word phrases (seen at least twice) first."""
+    """Each theme's keyphrases: c-TF-IDF over candidate phrases, then MMR, multi-word phrases (seen at least
+    twice) first. MMR trades a phrase's c-TF-IDF against its shared lemmas with the phrases already picked (so
+    that "borgerne" and "borgernes" are not both chosen), plus how much the theme's passages use its words
+    together with theirs (NPMI within the theme): keywords that a theme's passages use together read as one
+    subject, distinctive words that never meet read as a list."""
     themes = sorted({int(x) for x in labels if x >= 0})
     if not themes:
         return {}
@@ -190,41 +257,62 @@ def keyphrases(
     vectorizer = CountVectorizer(analyzer=lambda doc: _candidate_phrases(doc, vocabulary, excluded))
     counts = vectorizer.fit_transform(documents).toarray().astype(float)
     phrases = vectorizer.get_feature_names_out()
-    lemma_sets = [_lemmas_of(p) for p in phrases]
     tf = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
     idf = np.log(1 + counts.sum() / len(documents) / np.maximum(counts.sum(axis=0), 1))
     weights = tf * idf
+    unit_words = word_sets(texts)
     chosen: dict[int, list[str]] = {}
     for row, theme in enumerate(themes):
         scores = weights[row]
         ranked = [i for i in np.argsort(-scores, kind="stable")[: 20 * n] if scores[i] > 0]
         multiword = [i for i in ranked if " " in phrases[i] and counts[row, i] >= 2]
-        picked = _mmr(scores, lemma_sets, multiword, [], n // 2)
-        picked = _mmr(scores, lemma_sets, [i for i in ranked if i not in picked], picked, n)
+        together = Cooccurrence([unit_words[i] for i in np.flatnonzero(labels == theme)])
+        mmr = _PhraseMMR({i: str(phrases[i]) for i in ranked}, scores, together)
+        picked = mmr.extend(multiword, [], n // 2)
+        picked = mmr.extend([i for i in ranked if i not in picked], picked, n)
         chosen[theme] = [str(phrases[i]) for i in picked]
     return chosen
 
 
-def _mmr(
-    scores: np.ndarray, lemma_sets: list[set[str]], pool: list[int], picked: list[int], wanted: int
-) -> list[int]:
-    """Maximal marginal relevance: add from pool, until `wanted`, the phrase with the best score less its
-    largest lemma overlap (Jaccard) with a phrase already picked."""
-    top = max((scores[i] for i in pool), default=1.0) or 1.0
-    pool, picked = list(pool), list(picked)
+class _PhraseMMR:
+    """Maximal marginal relevance over candidate phrases (by index): relevance is the phrase's score over the
+    best, less MMR_DIVERSITY times its largest lemma overlap (Jaccard) with a picked phrase, plus
+    COHERENCE_WEIGHT times the mean NPMI of its words with the picked phrases' other words."""
 
-    def relevance(i: int) -> float:
+    def __init__(self, phrases: dict[int, str], scores: np.ndarray, together: Cooccurrence):
+        self.words = {i: phrase.split() for i, phrase in phrases.items()}
+        self.lemmas = {i: _lemmas_of(phrase) for i, phrase in phrases.items()}
+        self.scores = scores
+        self.together = together
+
+    def relevance(self, i: int, picked: list[int], top: float) -> float:
         overlap = max(
-            (len(lemma_sets[i] & lemma_sets[j]) / len(lemma_sets[i] | lemma_sets[j]) for j in picked),
+            (len(self.lemmas[i] & self.lemmas[j]) / len(self.lemmas[i] | self.lemmas[j]) for j in picked),
             default=0.0,
         )
-        return (1 - MMR_DIVERSITY) * scores[i] / top - MMR_DIVERSITY * overlap
+        pairs = [(a, b) for j in picked for a in self.words[i] for b in self.words[j] if a != b]
+        coherence = float(np.mean([self.together.npmi(a, b) for a, b in pairs])) if pairs else 0.0
+        return (
+            (1 - MMR_DIVERSITY) * self.scores[i] / top
+            - MMR_DIVERSITY * overlap
+            + COHERENCE_WEIGHT * coherence
+        )
 
-    while pool and len(picked) < wanted:
-        best = max(pool, key=relevance)
-        picked.append(best)
-        pool.remove(best)
-    return picked
+    def nested(self, i: int, picked: list[int]) -> bool:
+        """Whether phrase i is inside a picked phrase or holds one ("fysiske rammer", "fælles fysiske rammer")."""
+        return any(self.lemmas[i] <= self.lemmas[j] or self.lemmas[j] <= self.lemmas[i] for j in picked)
+
+    def extend(self, pool: list[int], picked: list[int], wanted: int) -> list[int]:
+        """`picked` with phrases from `pool` added, best relevance first, until `wanted`; no phrase nested in
+        another."""
+        top = max((self.scores[i] for i in pool), default=1.0) or 1.0
+        picked = list(picked)
+        pool = [i for i in pool if not self.nested(i, picked)]
+        while pool and len(picked) < wanted:
+            best = max(pool, key=lambda i: self.relevance(i, picked, top))
+            picked.append(best)
+            pool = [i for i in pool if not self.nested(i, picked)]
+        return picked
 
 
 # -- quality -----------------------------------------------------------------------------------------------
@@ -233,23 +321,50 @@ def word_sets(texts: Sequence[str]) -> list[set[str]]:
     return [set(_words(t)) for t in texts]
 
 
-def npmi_coherence(keywords: Sequence[str], documents: Sequence[set[str]], top: int = 10) -> float:
+def sliding_windows(texts: Sequence[str], size: int = NPMI_WINDOW) -> list[set[str]]:
+    """The words of every `size`-word window inside each text (a shorter text is one window): the boolean
+    sliding-window reference of gensim's c_npmi."""
+    windows = []
+    for text in texts:
+        words = _words(text)
+        windows.extend(set(words[i : i + size]) for i in range(max(1, len(words) - size + 1)))
+    return windows
+
+
+class Cooccurrence:
+    """How often words, and pairs of words, occur in the same document (a set of words)."""
+
+    def __init__(self, documents: Sequence[set[str]]):
+        self.documents = documents
+        self._counts: dict[str, int] = {}
+
+    def count(self, word: str) -> int:
+        if word not in self._counts:
+            self._counts[word] = sum(word in d for d in self.documents)
+        return self._counts[word]
+
+    def npmi(self, a: str, b: str) -> float:
+        """Normalised PMI of a and b over the documents; -1 for a pair never seen together."""
+        if not self.count(a) or not self.count(b):
+            return -1.0
+        joint = sum(a in d and b in d for d in self.documents)
+        if not joint:
+            return -1.0
+        n = len(self.documents)
+        p_ab = joint / n
+        if p_ab == 1:
+            return 1.0
+        return math.log(p_ab / (self.count(a) / n * self.count(b) / n)) / -math.log(p_ab)
+
+
+def npmi_coherence(
+    keywords: Sequence[str], documents: Sequence[set[str]] | Cooccurrence, top: int = 10
+) -> float:
     """Mean normalised PMI of the pairs of a theme's keyword words over the documents (`word_sets` of the
     units; a pair never seen together scores -1). The words are taken from the keyphrases in order, each once."""
     words = list(dict.fromkeys(w for phrase in keywords for w in phrase.lower().split()))[:top]
-    n = len(documents)
-    counts = {w: sum(w in d for d in documents) for w in words}
-    scores = []
-    for a, b in combinations(words, 2):
-        joint = sum(a in d and b in d for d in documents)
-        if not joint or not counts[a] or not counts[b]:
-            scores.append(-1.0)
-            continue
-        p_ab = joint / n
-        if p_ab == 1:
-            scores.append(1.0)
-            continue
-        scores.append(math.log(p_ab / (counts[a] / n * counts[b] / n)) / -math.log(p_ab))
+    counts = documents if isinstance(documents, Cooccurrence) else Cooccurrence(documents)
+    scores = [counts.npmi(a, b) for a, b in combinations(words, 2)]
     return float(np.mean(scores)) if scores else float("nan")
 
 
@@ -275,7 +390,7 @@ class ThemeModel:
 
     def coherence(self) -> float:
         """Mean NPMI coherence of the themes' keywords over the units."""
-        documents = word_sets([u.text for u in self.units])
+        documents = Cooccurrence(word_sets([u.text for u in self.units]))
         return (
             float(np.mean([npmi_coherence(t.keywords, documents) for t in self.themes]))
             if self.themes
@@ -322,10 +437,16 @@ def _membership(units: Sequence[Unit], members: np.ndarray) -> dict:
     }
 
 
+def place_words(units: Sequence[Unit]) -> frozenset[str]:
+    """The words of the units' municipality names and their genitives ("Vejles"): they say where, not what,
+    so they are no keywords."""
+    names = {w for u in units if u.kind != "report" for w in _words(u.municipality)}
+    return frozenset(names | {f"{w}s" for w in names})
+
+
 def build_themes(units: Sequence[Unit], vectors: np.ndarray, labels: np.ndarray) -> list[Theme]:
     texts = [u.text for u in units]
-    places = frozenset(w for u in units for w in _words(u.municipality))  # names say where, not what
-    phrases = keyphrases(texts, labels, places)
+    phrases = keyphrases(texts, labels, place_words(units))
     themes = []
     for theme_id in sorted(phrases):
         members = np.flatnonzero(labels == theme_id)
@@ -344,8 +465,8 @@ def build_themes(units: Sequence[Unit], vectors: np.ndarray, labels: np.ndarray)
     return themes
 
 
-def find_themes(efforts: Sequence[Effort], embedder: Embedder) -> ThemeModel:
-    units = theme_units(efforts)
+def find_themes(efforts: Sequence[Effort], embedder: Embedder, sentences_per_passage: int = 1) -> ThemeModel:
+    units = theme_units(efforts, sentences_per_passage)
     if len(units) <= MIN_THEMES * 2:
         raise ValueError(f"only {len(units)} passages of practice text: too few for themes")
     vectors = embedder.embed([u.text for u in units], "passage")

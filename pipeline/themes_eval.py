@@ -1,13 +1,24 @@
-"""Measure the themes against BERTopic's defaults on the same embeddings.
+"""Measure the themes: units (sentences or short passages), and against BERTopic's defaults on the same embeddings.
 
-`python -m pipeline.themes_eval [--corpus DIR] [--seeds 5]` prints coverage (share of passages in a theme),
-themes, outliers, NPMI coherence of each theme's keywords over the passages, and the mean adjusted Rand index
-between the runs of every two seeds, for evidens's themes and for BERTopic with its default UMAP, HDBSCAN and
-vectorizer (only UMAP's random_state set, so that a seed means something)."""
+`python -m pipeline.themes_eval [--corpus DIR] [--seeds 5]` prints two tables.
+
+Units: evidens's themes over single sentences and over passages of up to 2 and 3 consecutive sentences, with
+the NPMI of their keywords over one reference that does not depend on the units: 10-word windows over the
+sections' practice text.
+
+Methods: on the chosen units, evidens and BERTopic with its default UMAP, HDBSCAN and vectorizer (only UMAP's
+random_state set, so that a seed means something), over every seed: themes, coverage (share of passages in a
+theme), outliers, the mean adjusted Rand index between the runs of every two seeds, and the NPMI coherence of
+each theme's keywords counted three ways: over the passages as documents; over 10-word windows inside them
+(gensim's c_npmi reference); and held out, evidens's keywords chosen from the even-numbered passages only and
+every method's keywords counted over the odd-numbered ones, because evidens chooses keywords that its themes'
+passages use together and counting over the same passages would flatter it."""
 
 from __future__ import annotations
 
 import argparse
+import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -15,18 +26,115 @@ import numpy as np
 from pipeline.corpus import load_efforts
 from pipeline.defaults import DEFAULT_CACHE, DEFAULT_CORPUS
 from pipeline.embed import CachedEmbedder, get_embedder
-from pipeline.themes import coverage, find_themes, mean_pairwise_ari, npmi_coherence, word_sets
+from pipeline.records import Effort
+from pipeline.textnorm import stop_words
+from pipeline.themes import (
+    EXTRA_STOP_WORDS,
+    Cooccurrence,
+    ThemeModel,
+    coverage,
+    find_themes,
+    keyphrases,
+    mean_pairwise_ari,
+    npmi_coherence,
+    place_words,
+    sliding_windows,
+    theme_units,
+    word_sets,
+)
+
+PASSAGE_LENGTHS = (1, 2, 3)
 
 
-def bertopic_run(texts: list[str], vectors: np.ndarray, seed: int) -> tuple[np.ndarray, list[list[str]]]:
+def mean_coherence(keywords: Sequence[Sequence[str]], reference: Cooccurrence) -> float:
+    return float(np.mean([npmi_coherence(k, reference) for k in keywords])) if keywords else float("nan")
+
+
+def bertopic_run(
+    texts: list[str], vectors: np.ndarray, seed: int
+) -> tuple[np.ndarray, list[list[str]], list[list[str]]]:
+    """BERTopic's themes, each theme's 10 default keywords, and its first 10 words that are no stop word."""
     from bertopic import BERTopic
     from umap import UMAP
 
     umap = UMAP(n_neighbors=15, n_components=5, min_dist=0.0, metric="cosine", random_state=seed)
-    model = BERTopic(umap_model=umap)  # everything else BERTopic's default
+    # everything else BERTopic's default; 30 words listed so that 10 remain without stop words (the ranking,
+    # and so the first 10, does not depend on how many are listed)
+    model = BERTopic(umap_model=umap, top_n_words=30)
     labels, _ = model.fit_transform(texts, vectors)
-    keywords = [[w for w, _ in model.get_topic(t)][:10] for t in sorted(set(labels)) if t >= 0]
-    return np.array(labels), keywords
+    words = [[w for w, _ in model.get_topic(t)] for t in sorted(set(labels)) if t >= 0]
+    stops = stop_words() | EXTRA_STOP_WORDS
+    content = [[w for w in topic if w not in stops and len(w) > 2][:10] for topic in words]
+    return np.array(labels), [topic[:10] for topic in words], content
+
+
+def held_out_keywords(model: ThemeModel) -> list[list[str]]:
+    """evidens's keywords chosen from the even-numbered passages of each theme only."""
+    even = np.arange(len(model.units)) % 2 == 0
+    units = [u for u, keep in zip(model.units, even, strict=True) if keep]
+    phrases = keyphrases([u.text for u in units], model.labels[even], place_words(model.units))
+    return list(phrases.values())
+
+
+def units_table(efforts: Sequence[Effort], embedder: CachedEmbedder) -> list[str]:
+    whole_runs = [u.text for u in theme_units(efforts, sys.maxsize)]
+    reference = Cooccurrence(sliding_windows(whole_runs))
+    lines = [
+        "| units | passages | themes | coverage | NPMI over 10-word windows of the sections |",
+        "|---|---|---|---|---|",
+    ]
+    for length in PASSAGE_LENGTHS:
+        model = find_themes(efforts, embedder, sentences_per_passage=length)
+        name = "sentences" if length == 1 else f"passages of up to {length} sentences"
+        lines.append(
+            f"| {name} | {len(model.units)} | {len(model.themes)} | {coverage(model.labels):.2f} | "
+            f"{mean_coherence([t.keywords for t in model.themes], reference):.3f} |"
+        )
+    return lines
+
+
+def methods_table(model: ThemeModel, seeds: int) -> list[str]:
+    texts = [u.text for u in model.units]
+    references = {
+        "passages": Cooccurrence(word_sets(texts)),
+        "windows": Cooccurrence(sliding_windows(texts)),
+        "held out": Cooccurrence(word_sets(texts[1::2])),
+    }
+    ours = [t.keywords for t in model.themes]
+    runs = {  # per method: labels, then per reference the coherence, for every seed
+        "evidens (PCA + Ward, silhouette k, keyphrases)": (
+            [model.labels] * seeds,  # deterministic: the seed moves nothing in the themes
+            {
+                "passages": [mean_coherence(ours, references["passages"])] * seeds,
+                "windows": [mean_coherence(ours, references["windows"])] * seeds,
+                "held out": [mean_coherence(held_out_keywords(model), references["held out"])] * seeds,
+            },
+        )
+    }
+    labelings = []
+    coherences = {name: {r: [] for r in references} for name in ("defaults", "content")}
+    for seed in range(seeds):
+        labels, *keywords = bertopic_run(texts, model.vectors, seed)
+        labelings.append(labels)
+        for name, words in zip(coherences, keywords, strict=True):
+            for r, reference in references.items():
+                coherences[name][r].append(mean_coherence(words, reference))
+    runs["BERTopic defaults (UMAP + HDBSCAN + CountVectorizer)"] = (labelings, coherences["defaults"])
+    runs["the same BERTopic runs, stop words left out of the keywords"] = (labelings, coherences["content"])
+    lines = [
+        "| method | themes | coverage | outliers | NPMI (passages) | NPMI (10-word windows) | NPMI (held out) "
+        "| ARI between seeds |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for name, (labels, coherence) in runs.items():
+        counts = [len(set(x.tolist()) - {-1}) for x in labels]
+        lines.append(
+            f"| {name} | {np.mean(counts):.1f} ({min(counts)}-{max(counts)}) | "
+            f"{np.mean([coverage(x) for x in labels]):.2f} | {np.mean([(x < 0).sum() for x in labels]):.0f} | "
+            + " | ".join(f"{np.mean(coherence[r]):.3f}" for r in references)
+            + f" | {mean_pairwise_ari(labels):.2f} |"
+        )
+    return lines
 
 
 def main() -> None:
@@ -37,37 +145,13 @@ def main() -> None:
     args = parser.parse_args()
     efforts = load_efforts(args.corpus)
     embedder = CachedEmbedder(get_embedder("e5-offline"), args.cache)
-    runs = [find_themes(efforts, embedder) for _ in range(args.seeds)]  # the seed moves nothing in the themes
-    model = runs[0]
-    texts = [u.text for u in model.units]
-    documents = word_sets(texts)
-    rows = {
-        "evidens (PCA + Ward, silhouette k, keyphrases)": (
-            [r.labels for r in runs],
-            [np.mean([npmi_coherence(t.keywords, documents) for t in r.themes]) for r in runs],
-            [len(r.themes) for r in runs],
-        )
-    }
-    labelings, coherences, counts = [], [], []
-    for seed in range(args.seeds):
-        labels, keywords = bertopic_run(texts, model.vectors, seed)
-        labelings.append(labels)
-        coherences.append(
-            np.mean([npmi_coherence(k, documents) for k in keywords]) if keywords else float("nan")
-        )
-        counts.append(len(keywords))
-    rows["BERTopic defaults (UMAP + HDBSCAN + CountVectorizer)"] = (labelings, coherences, counts)
+    print("\n".join(units_table(efforts, embedder)) + "\n")
+    model = find_themes(efforts, embedder)
     print(
-        f"{len(texts)} passages from {len({u.sentence.effort_id for u in model.units})} efforts, {args.seeds} seeds\n"
+        f"{len(model.units)} passages (sentences) from {len({u.sentence.effort_id for u in model.units})} "
+        f"efforts, {args.seeds} seeds\n"
     )
-    print("| method | themes | coverage | outliers | NPMI coherence | ARI between seeds |")
-    print("|---|---|---|---|---|---|")
-    for name, (labels, coherence, count) in rows.items():
-        cover = [coverage(x) for x in labels]
-        print(
-            f"| {name} | {np.mean(count):.1f} ({min(count)}-{max(count)}) | {np.mean(cover):.2f} | "
-            f"{np.mean([(x < 0).sum() for x in labels]):.0f} | {np.mean(coherence):.3f} | {mean_pairwise_ari(labels):.2f} |"
-        )
+    print("\n".join(methods_table(model, args.seeds)))
 
 
 if __name__ == "__main__":

@@ -12,13 +12,16 @@ from conftest import run_cli
 from pipeline.embed import CachedEmbedder, get_embedder
 from pipeline.textnorm import stop_words
 from pipeline.themes import (
+    EXTRA_STOP_WORDS,
     THEME_SECTIONS,
     assign_themes,
     find_themes,
     is_boilerplate,
     keyphrases,
     npmi_coherence,
+    sliding_windows,
     theme_drift,
+    theme_units,
     word_sets,
 )
 from pipeline.themes_output import (
@@ -51,9 +54,36 @@ def test_every_effort_and_source_contributes_passages(ingested, theme_model):
 
 
 def test_boilerplate_is_left_out():
-    for line in ("Størrelse: 1200 x 800 px", "Side 12", "17", "Download rapporten som PDF", "Læs mere her"):
+    for line in (
+        "Størrelse: 1200 x 800 px",
+        "Side 12",
+        "17",
+        "Download rapporten som PDF",
+        "Læs mere her",
+        "Figur 2-3: Kommunernes fordeling af roller 13 pct. (2) 67 pct. (10)",
+        "Antal borgere Tabel 4.1: Sagsstamme",
+    ):
         assert is_boilerplate(line), line
     assert not is_boilerplate("Vi holder samtaler med borgerne hver anden uge i jobcentret.")
+    assert not is_boilerplate("Tabel 2 viser, hvor stor en andel af borgerne, der har opnået beskæftigelse.")
+
+
+def test_passages_join_consecutive_sentences_of_one_section(ingested):
+    sentences = theme_units(ingested.efforts)
+    passages = theme_units(ingested.efforts, sentences_per_passage=3)
+    assert len(sentences) / 3 <= len(passages) < len(sentences)
+    by_effort = {e.effort_id: e for e in ingested.efforts}
+    for unit in passages:
+        passage = unit.sentence
+        section_text = getattr(by_effort[passage.effort_id].sections, passage.section)
+        assert section_text[passage.start : passage.end] == passage.text
+        within = [
+            s.sentence
+            for s in sentences
+            if (s.sentence.effort_id, s.sentence.section) == (passage.effort_id, passage.section)
+            and passage.start <= s.sentence.start < passage.end
+        ]
+        assert len(within) <= 3
 
 
 def test_themes_cover_most_passages_and_are_the_same_on_every_run(ingested, embedder, theme_model):
@@ -64,7 +94,8 @@ def test_themes_cover_most_passages_and_are_the_same_on_every_run(ingested, embe
 
 
 def test_labels_are_multiword_keyphrases_without_stop_words_or_fragments(theme_model):
-    stops = stop_words()
+    stops = stop_words() | {"sin", "sit", "sine", "mod", "hos", "når", "hvilket"}  # NLTK's list has these too
+    assert stops <= stop_words() | EXTRA_STOP_WORDS
     vocabulary = {w for u in theme_model.units for w in u.text.lower().replace("-", " ").split()}
     for theme in theme_model.themes:
         assert theme.keywords and theme.representative_sentences and theme.municipalities
@@ -89,10 +120,33 @@ def test_keyphrases_prefer_distinct_multiword_phrases():
     )  # no phrase across "får"
 
 
+def test_keywords_are_words_the_theme_uses_together():
+    """Three equally distinctive words: after the first, the one the theme's passages use with it wins over
+    the one that comes first in the ranking's tie order but never meets it."""
+    texts = [
+        "jobrotation og vikarer",
+        "jobrotation og vikarer",
+        "mentorordning",
+        "mentorordning",
+        "borgerne får hjælp",
+        "borgerne får hjælp",
+    ]
+    assert keyphrases(texts, np.array([0, 0, 0, 0, 1, 1]), n=2)[0] == ["jobrotation", "vikarer"]
+
+
+def test_suspended_compound_halves_are_no_words():
+    assert word_sets(["sundheds- og beskæftigelsesområdet, job-databaser"]) == [
+        {"og", "beskæftigelsesområdet", "job", "databaser"}
+    ]
+
+
 def test_npmi_is_one_for_words_always_together_and_minus_one_for_never():
     documents = word_sets(["alfa beta", "alfa beta", "gamma delta", "gamma"])
     assert npmi_coherence(["alfa beta"], documents) == pytest.approx(1.0)
     assert npmi_coherence(["alfa", "delta"], documents) == -1.0
+    windows = sliding_windows(["alfa beta gamma delta"], size=2)
+    assert windows == [{"alfa", "beta"}, {"beta", "gamma"}, {"gamma", "delta"}]
+    assert npmi_coherence(["alfa", "delta"], windows) == -1.0 < npmi_coherence(["alfa", "beta"], windows)
 
 
 def test_passages_on_one_practice_gather_in_one_theme(theme_model):
