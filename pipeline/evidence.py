@@ -9,9 +9,12 @@ sum of 1 / (60 + rank); no weights to tune):
   character 4-grams (Danish compounds: "borgersamtaler" shares "samt", "amta", ... with "samtaler"), plus one tag
   per actor and per kind of measurable part (frequency, time limit, duration, share) that `pipeline.requirements`
   finds, so "hver 14. dag" answers "hver 2. uge". Each page is its own BM25 collection: an effort scores the
-  same alone (batch) as among others.
-`dense_context` (the sentence with its section title, the lead-in above it and its neighbours) is scored for the
-evaluation only: fused in, it lowered every figure on the gold set (docs/evidence_eval.txt).
+  same alone (batch) as among others;
+- `bm25_context`: the same BM25 over each sentence in its context (`context_texts`: the section's title, the
+  lead-in heading above it, the sentence before and the one after), so that a sentence that continues or
+  introduces the practice the criterion asks for is found with it.
+`dense_context` (e5 over the same contexts) is scored for the evaluation only: fused in, it lowered the figures
+on the gold set (docs/evidence_eval.txt).
 
 Whether the page documents the criterion at all is a one-feature logistic model of the best dense score (the
 best lexical score for an embedder without its own calibration), fitted on the gold set with balanced class
@@ -44,7 +47,7 @@ DOCUMENTED_THRESHOLD = 0.5
 LEXICAL_ONLY = "lexical-only"  # calibration used for embedders that have none of their own
 # The constant of reciprocal rank fusion, as in its paper; it damps the weight of the very top ranks.
 RRF_K = 60
-FUSED = ("dense", "lexical", "bm25")
+FUSED = ("dense", "lexical", "bm25", "bm25_context")
 GRAM = 4
 
 
@@ -134,6 +137,7 @@ class CriterionScores:
     candidates: list[Sentence]
     dense: np.ndarray
     bm25: np.ndarray
+    bm25_context: np.ndarray
     lexical: np.ndarray
     query_vector: np.ndarray  # the criterion's dense embedding: lets a model take the criterion as input
     dense_context: np.ndarray | None = None  # scored only when asked (the evaluation)
@@ -179,19 +183,21 @@ def score_criteria(
     passages = [normalise_text(s.text) for s in flat]
     queries = list(dict.fromkeys(text for _, (_, text) in work))
     dense_p, lexical_p = embedder.embed(passages, "passage"), lexical.embed(passages, "passage")
+    contexts = {e.effort_id: context_texts(by_effort.get(e.effort_id, [])) for e in efforts}
     if with_context:
-        contexts = [text for e in efforts for text in context_texts(by_effort.get(e.effort_id, []))]
-        dense_c = embedder.embed(contexts, "passage")
+        dense_c = embedder.embed([text for e in efforts for text in contexts[e.effort_id]], "passage")
     dense_q, lexical_q = embedder.embed(queries, "query"), lexical.embed(queries, "query")
     query_row = {text: i for i, text in enumerate(queries)}
     query_parts = [part_tokens(q) for q in queries]
-    offsets, position, bm25 = {}, 0, {}
+    offsets, position, bm25, bm25_context = {}, 0, {}, {}
     for effort in efforts:
         count = len(candidates[effort.effort_id])
         offsets[effort.effort_id] = slice(position, position + count)
         position += count
         documents = [part_tokens(s.text) for s in candidates[effort.effort_id]]
         bm25[effort.effort_id] = bm25_scores(documents, query_parts)
+        in_context = [part_tokens(text) for text in contexts[effort.effort_id]]
+        bm25_context[effort.effort_id] = bm25_scores(in_context, query_parts)
     scores = []
     for effort, (criterion_id, query) in work:
         rows, row = offsets[effort.effort_id], query_row[query]
@@ -203,6 +209,7 @@ def score_criteria(
                 candidates=candidates[effort.effort_id],
                 dense=dense_p[rows] @ dense_q[row],
                 bm25=bm25[effort.effort_id][row],
+                bm25_context=bm25_context[effort.effort_id][row],
                 lexical=lexical_p[rows] @ lexical_q[row],
                 query_vector=dense_q[row],
                 dense_context=dense_c[rows] @ dense_q[row] if with_context else None,

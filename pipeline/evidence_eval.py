@@ -39,9 +39,18 @@ RANKINGS: dict[str, tuple[str, ...]] = {
     "dense (e5), sentence": ("dense",),
     "dense (e5), sentence in context": ("dense_context",),
     "BM25 on requirement parts": ("bm25",),
+    "BM25 on requirement parts, sentence in context": ("bm25_context",),
     "RRF: dense + BM25": ("dense", "bm25"),
-    "RRF: dense + dense in context + lexical + BM25": ("dense", "dense_context", "lexical", "bm25"),
-    "**RRF: dense + lexical + BM25 (shipped)**": FUSED,
+    "RRF: dense + lexical + BM25": ("dense", "lexical", "bm25"),
+    "RRF: dense + lexical + BM25 + dense in context": ("dense", "lexical", "bm25", "dense_context"),
+    "RRF: dense + lexical + BM25 + both in context": (
+        "dense",
+        "lexical",
+        "bm25",
+        "dense_context",
+        "bm25_context",
+    ),
+    "**RRF: dense + lexical + BM25 + BM25 in context (shipped)**": FUSED,
 }
 
 
