@@ -240,7 +240,7 @@ def _map_png(model: ThemeModel, points: np.ndarray, path: Path) -> None:
     axis.set_title("Practice passages by theme (interactive version: themes_explorer.html)", fontsize=10)
     axis.legend(fontsize=6, loc="center left", bbox_to_anchor=(1, 0.5))
     figure.tight_layout()
-    figure.savefig(path, dpi=110, format="png")
+    figure.savefig(path, dpi=110, format="png", bbox_inches="tight")  # the legend sits outside the axes
     plt.close(figure)
 
 
