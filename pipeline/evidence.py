@@ -82,25 +82,59 @@ def part_tokens(text: str) -> list[str]:
     ]
 
 
-def context_texts(sentences: Sequence[Sentence]) -> list[str]:
-    """Each non-heading sentence of one effort (page order) in its context: the section's title and the lead-in
-    above it, then the sentence before, the sentence, the sentence after (within the section)."""
-    contexts = []
+@dataclass(frozen=True)
+class Context:
+    """Where a sentence stands: the heading above it ("section title: lead-in") and its neighbours in the
+    section, as positions among the effort's non-heading sentences."""
+
+    heading: str
+    before: int | None
+    after: int | None
+
+
+def sentence_contexts(sentences: Sequence[Sentence]) -> list[Context]:
+    """The context of each non-heading sentence of one effort (page order, sections one after another)."""
+    contexts: list[Context] = []
     for section in dict.fromkeys(s.section for s in sentences):
-        lines = [s for s in sentences if s.section == section]
-        body = [s for s in lines if not s.is_heading]
         title = SECTION_TITLES.get(section, section)
-        lead_in, here = "", -1
+        lines = [s for s in sentences if s.section == section]
+        first = len(contexts)
+        last = first + sum(not s.is_heading for s in lines) - 1
+        lead_in = ""
         for sentence in lines:
             if sentence.is_heading:
                 lead_in = sentence.text
                 continue
-            here += 1  # the sentence's position in body
-            before = body[here - 1].text if here > 0 else ""
-            after = body[here + 1].text if here + 1 < len(body) else ""
-            heading = f"{title}: {lead_in}" if lead_in else f"{title}:"
-            contexts.append(normalise_text(" ".join(t for t in (heading, before, sentence.text, after) if t)))
+            here = len(contexts)
+            contexts.append(
+                Context(
+                    heading=f"{title}: {lead_in}" if lead_in else f"{title}:",
+                    before=here - 1 if here > first else None,
+                    after=here + 1 if here < last else None,
+                )
+            )
     return contexts
+
+
+def in_context(
+    contexts: Sequence[Context], parts: Sequence[list], heading_parts: dict[str, list]
+) -> list[list]:
+    """Each sentence's parts (texts, tokens) in its context: heading, sentence before, sentence, sentence after."""
+    return [
+        heading_parts[c.heading]
+        + (parts[c.before] if c.before is not None else [])
+        + parts[i]
+        + (parts[c.after] if c.after is not None else [])
+        for i, c in enumerate(contexts)
+    ]
+
+
+def context_texts(sentences: Sequence[Sentence]) -> list[str]:
+    """Each non-heading sentence of one effort in its context, as one text."""
+    contexts = sentence_contexts(sentences)
+    body = [[s.text] for s in sentences if not s.is_heading]
+    joined = in_context(contexts, body, {c.heading: [c.heading] for c in contexts})
+    return [normalise_text(" ".join(parts)) for parts in joined]
 
 
 def bm25_scores(documents: Sequence[list[str]], queries: Sequence[list[str]]) -> np.ndarray:
@@ -183,9 +217,9 @@ def score_criteria(
     passages = [normalise_text(s.text) for s in flat]
     queries = list(dict.fromkeys(text for _, (_, text) in work))
     dense_p, lexical_p = embedder.embed(passages, "passage"), lexical.embed(passages, "passage")
-    contexts = {e.effort_id: context_texts(by_effort.get(e.effort_id, [])) for e in efforts}
     if with_context:
-        dense_c = embedder.embed([text for e in efforts for text in contexts[e.effort_id]], "passage")
+        contexts = [text for e in efforts for text in context_texts(by_effort.get(e.effort_id, []))]
+        dense_c = embedder.embed(contexts, "passage")
     dense_q, lexical_q = embedder.embed(queries, "query"), lexical.embed(queries, "query")
     query_row = {text: i for i, text in enumerate(queries)}
     query_parts = [part_tokens(q) for q in queries]
@@ -196,8 +230,10 @@ def score_criteria(
         position += count
         documents = [part_tokens(s.text) for s in candidates[effort.effort_id]]
         bm25[effort.effort_id] = bm25_scores(documents, query_parts)
-        in_context = [part_tokens(text) for text in contexts[effort.effort_id]]
-        bm25_context[effort.effort_id] = bm25_scores(in_context, query_parts)
+        # the context's tokens from its parts' tokens: each sentence is tokenised once
+        where = sentence_contexts(by_effort.get(effort.effort_id, []))
+        headings = {c.heading: part_tokens(c.heading) for c in where}
+        bm25_context[effort.effort_id] = bm25_scores(in_context(where, documents, headings), query_parts)
     scores = []
     for effort, (criterion_id, query) in work:
         rows, row = offsets[effort.effort_id], query_row[query]
