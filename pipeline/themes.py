@@ -218,11 +218,15 @@ def _words(text: str) -> list[str]:
     return _WORD.findall(normalise_text(text).lower())
 
 
-def _candidate_phrases(text: str, vocabulary: frozenset[str], excluded: frozenset[str]) -> list[str]:
-    """Word 1-3-grams made only of content words: known or seen in two units, no stop word, no place name."""
-    stops = stop_words() | EXTRA_STOP_WORDS | excluded
+def keyword_stop_words() -> frozenset[str]:
+    """Words that are never keywords: spaCy's Danish stop words and EXTRA_STOP_WORDS."""
+    return stop_words() | EXTRA_STOP_WORDS
+
+
+def _candidate_phrases(text: str, vocabulary: frozenset[str], unwanted: frozenset[str]) -> list[str]:
+    """Word 1-3-grams made only of content words: in the vocabulary, longer than two letters, not unwanted."""
     words = _words(text)
-    good = [len(w) > 2 and w not in stops and w in vocabulary for w in words]
+    good = [len(w) > 2 and w not in unwanted and w in vocabulary for w in words]
     phrases = []
     for n in (1, 2, 3):
         for i in range(len(words) - n + 1):
@@ -231,9 +235,9 @@ def _candidate_phrases(text: str, vocabulary: frozenset[str], excluded: frozense
     return phrases
 
 
-def content_vocabulary(texts: Sequence[str]) -> frozenset[str]:
+def content_vocabulary(unit_words: Sequence[set[str]]) -> frozenset[str]:
     """Words that are real words: in the Danish lexicon, or in two units or more (names: JobFirst, IGU)."""
-    document_frequency = Counter(w for text in texts for w in set(_words(text)))
+    document_frequency = Counter(w for words in unit_words for w in words)
     return frozenset(w for w, df in document_frequency.items() if df >= 2 or is_known_word(w))
 
 
@@ -252,15 +256,15 @@ def keyphrases(
     themes = sorted({int(x) for x in labels if x >= 0})
     if not themes:
         return {}
-    vocabulary = content_vocabulary(texts)
+    unit_words = word_sets(texts)
+    vocabulary, unwanted = content_vocabulary(unit_words), keyword_stop_words() | excluded
     documents = [" \n ".join(t for t, x in zip(texts, labels, strict=True) if x == theme) for theme in themes]
-    vectorizer = CountVectorizer(analyzer=lambda doc: _candidate_phrases(doc, vocabulary, excluded))
+    vectorizer = CountVectorizer(analyzer=lambda doc: _candidate_phrases(doc, vocabulary, unwanted))
     counts = vectorizer.fit_transform(documents).toarray().astype(float)
     phrases = vectorizer.get_feature_names_out()
     tf = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
     idf = np.log(1 + counts.sum() / len(documents) / np.maximum(counts.sum(axis=0), 1))
     weights = tf * idf
-    unit_words = word_sets(texts)
     chosen: dict[int, list[str]] = {}
     for row, theme in enumerate(themes):
         scores = weights[row]
@@ -345,8 +349,6 @@ class Cooccurrence:
 
     def npmi(self, a: str, b: str) -> float:
         """Normalised PMI of a and b over the documents; -1 for a pair never seen together."""
-        if not self.count(a) or not self.count(b):
-            return -1.0
         joint = sum(a in d and b in d for d in self.documents)
         if not joint:
             return -1.0

@@ -27,14 +27,13 @@ from pipeline.corpus import load_efforts
 from pipeline.defaults import DEFAULT_CACHE, DEFAULT_CORPUS
 from pipeline.embed import CachedEmbedder, get_embedder
 from pipeline.records import Effort
-from pipeline.textnorm import stop_words
 from pipeline.themes import (
-    EXTRA_STOP_WORDS,
     Cooccurrence,
     ThemeModel,
     coverage,
     find_themes,
     keyphrases,
+    keyword_stop_words,
     mean_pairwise_ari,
     npmi_coherence,
     place_words,
@@ -63,7 +62,7 @@ def bertopic_run(
     model = BERTopic(umap_model=umap, top_n_words=30)
     labels, _ = model.fit_transform(texts, vectors)
     words = [[w for w, _ in model.get_topic(t)] for t in sorted(set(labels)) if t >= 0]
-    stops = stop_words() | EXTRA_STOP_WORDS
+    stops = keyword_stop_words()
     content = [[w for w in topic if w not in stops and len(w) > 2][:10] for topic in words]
     return np.array(labels), [topic[:10] for topic in words], content
 
@@ -76,15 +75,15 @@ def held_out_keywords(model: ThemeModel) -> list[list[str]]:
     return list(phrases.values())
 
 
-def units_table(efforts: Sequence[Effort], embedder: CachedEmbedder) -> list[str]:
+def units_table(efforts: Sequence[Effort], models: dict[int, ThemeModel]) -> list[str]:
+    """One row per passage length (`models`: the themes fitted on passages of that many sentences)."""
     whole_runs = [u.text for u in theme_units(efforts, sys.maxsize)]
     reference = Cooccurrence(sliding_windows(whole_runs))
     lines = [
         "| units | passages | themes | coverage | NPMI over 10-word windows of the sections |",
         "|---|---|---|---|---|",
     ]
-    for length in PASSAGE_LENGTHS:
-        model = find_themes(efforts, embedder, sentences_per_passage=length)
+    for length, model in models.items():
         name = "sentences" if length == 1 else f"passages of up to {length} sentences"
         lines.append(
             f"| {name} | {len(model.units)} | {len(model.themes)} | {coverage(model.labels):.2f} | "
@@ -101,22 +100,19 @@ def methods_table(model: ThemeModel, seeds: int) -> list[str]:
         "held out": Cooccurrence(word_sets(texts[1::2])),
     }
     ours = [t.keywords for t in model.themes]
+    keywords = {"passages": ours, "windows": ours, "held out": held_out_keywords(model)}
     runs = {  # per method: labels, then per reference the coherence, for every seed
         "evidens (PCA + Ward, silhouette k, keyphrases)": (
             [model.labels] * seeds,  # deterministic: the seed moves nothing in the themes
-            {
-                "passages": [mean_coherence(ours, references["passages"])] * seeds,
-                "windows": [mean_coherence(ours, references["windows"])] * seeds,
-                "held out": [mean_coherence(held_out_keywords(model), references["held out"])] * seeds,
-            },
+            {r: [mean_coherence(keywords[r], reference)] * seeds for r, reference in references.items()},
         )
     }
     labelings = []
     coherences = {name: {r: [] for r in references} for name in ("defaults", "content")}
     for seed in range(seeds):
-        labels, *keywords = bertopic_run(texts, model.vectors, seed)
+        labels, *topic_words = bertopic_run(texts, model.vectors, seed)
         labelings.append(labels)
-        for name, words in zip(coherences, keywords, strict=True):
+        for name, words in zip(coherences, topic_words, strict=True):
             for r, reference in references.items():
                 coherences[name][r].append(mean_coherence(words, reference))
     runs["BERTopic defaults (UMAP + HDBSCAN + CountVectorizer)"] = (labelings, coherences["defaults"])
@@ -145,8 +141,9 @@ def main() -> None:
     args = parser.parse_args()
     efforts = load_efforts(args.corpus)
     embedder = CachedEmbedder(get_embedder("e5-offline"), args.cache)
-    print("\n".join(units_table(efforts, embedder)) + "\n")
-    model = find_themes(efforts, embedder)
+    models = {n: find_themes(efforts, embedder, sentences_per_passage=n) for n in PASSAGE_LENGTHS}
+    print("\n".join(units_table(efforts, models)) + "\n")
+    model = models[1]  # sentences, the default units
     print(
         f"{len(model.units)} passages (sentences) from {len({u.sentence.effort_id for u in model.units})} "
         f"efforts, {args.seeds} seeds\n"
