@@ -85,11 +85,14 @@ def pair_scores(pairs: list[tuple[str, str]], embedder) -> list[float]:
 
 
 def merge_precision_recall(scores: list[float], same: list[bool], threshold: float) -> tuple[float, float]:
+    """Precision and recall of merging at `threshold` (1.0 where nothing is merged, or nothing is the same)."""
+    from sklearn.metrics import precision_score, recall_score
+
     merged = np.array(scores) >= threshold
-    truth = np.array(same)
-    precision = float((merged & truth).sum() / merged.sum()) if merged.any() else 1.0
-    recall = float((merged & truth).sum() / truth.sum()) if truth.any() else 1.0
-    return precision, recall
+    return (
+        float(precision_score(same, merged, zero_division=1.0)),
+        float(recall_score(same, merged, zero_division=1.0)),
+    )
 
 
 def main(argv: list[str]) -> None:
