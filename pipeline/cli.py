@@ -640,7 +640,7 @@ def themes(
 
     efforts = load_efforts(corpus)
     dense = get_embedder(embedder)
-    dense = dense if embedder == "tfidf" else CachedEmbedder(dense, cache)
+    dense = CachedEmbedder(dense, cache) if dense.cacheable else dense
     if assign:
         if not (out / MODEL_FILE).exists():
             raise EvidensError(f"{out / MODEL_FILE} not found: run `evidens themes` once without --assign")
