@@ -407,9 +407,9 @@ def train(
     """Evaluate (leave-one-effort-out), fit on every labelled effort, log both to one MLflow run, register.
     Both targets are scored: the self-assessed answers, and the answers the analysts' verdicts give."""
     from pipeline import tracking
-    from pipeline.classify.evaluate import with_interval
     from pipeline.ingest.criteria import CriteriaCatalogue
     from pipeline.ingest.readers import UnreadableFile, read_page
+    from pipeline.stats import with_interval
 
     model = _model(embedder, head, prior, cache, target)
     efforts = _labelled(corpus, 2)

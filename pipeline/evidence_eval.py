@@ -28,7 +28,7 @@ from pipeline.evidence import (
     score_criteria,
 )
 from pipeline.segment import segment_efforts
-from pipeline.stats import mean_with_interval
+from pipeline.stats import mean_with_interval, with_interval
 
 GOLD_FILE = Path(__file__).resolve().parents[1] / "tests" / "gold" / "evidence_gold.json"
 CALIBRATED_EMBEDDERS = ("e5-offline", "tfidf")
@@ -146,7 +146,7 @@ def markdown(table: dict[str, dict[str, float]]) -> str:
     lines = [f"| ranking (n = {next(iter(table.values()))['n']}) | {' | '.join(RANK_METRICS)} |"]
     lines.append("|---" * (len(RANK_METRICS) + 1) + "|")
     for name, m in table.items():
-        cells = [f"{m[k]:.2f} [{m[k + '_low']:.2f}, {m[k + '_high']:.2f}]" for k in RANK_METRICS]
+        cells = [with_interval(m, k) for k in RANK_METRICS]
         lines.append(f"| {name} | {' | '.join(cells)} |")
     return "\n".join(lines)
 

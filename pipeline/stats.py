@@ -1,8 +1,8 @@
-"""Small statistics shared by the evaluations: a mean with its bootstrap interval."""
+"""Small statistics shared by the evaluations: a mean with its bootstrap interval, and how tables show one."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
@@ -20,3 +20,9 @@ def mean_with_interval(values: Sequence[float], level: float = 0.95) -> tuple[fl
     tail = (1 - level) / 2 * 100
     low, high = np.percentile(means, [tail, 100 - tail])
     return float(data.mean()), float(low), float(high)
+
+
+def with_interval(metrics: Mapping[str, float], name: str) -> str:
+    """A figure with its 95% bootstrap interval (keys name, name_low, name_high), as every table shows it:
+    "0.35 [0.24, 0.43]"."""
+    return f"{metrics[name]:.2f} [{metrics[name + '_low']:.2f}, {metrics[name + '_high']:.2f}]"

@@ -24,7 +24,7 @@ from sklearn.preprocessing import StandardScaler
 from pipeline.heads import HEADS, JUDGEMENT_FEATURES
 from pipeline.model import EvidensModel, Judgement, prediction_from
 from pipeline.records import ANSWER_ORDER, Effort, Prediction
-from pipeline.stats import BOOTSTRAP_SAMPLES, BOOTSTRAP_SEED
+from pipeline.stats import BOOTSTRAP_SAMPLES, BOOTSTRAP_SEED, with_interval
 
 PRIOR_STRENGTH = 2.0  # pseudo-answers of the global prior added to each criterion's own answers
 THREE_FEATURES = ("p_stated", "dense_top", "lexical_top")
@@ -271,11 +271,6 @@ def score_text_target(evaluation: Evaluation, text_answers: Mapping[tuple[str, s
     y_text = [text_answers[(u.effort_id, u.criterion_id)] for u in units]
     for name, probabilities in [*evaluation.probabilities.items(), (SELF_ASSESSMENT, claimed)]:
         evaluation.text_metrics[name] = classification_metrics(y_text, probabilities[rows])
-
-
-def with_interval(metrics: Mapping[str, float], name: str) -> str:
-    """A figure with its 95% bootstrap interval, as every table shows it: "0.35 [0.24, 0.43]"."""
-    return f"{metrics[name]:.2f} [{metrics[name + '_low']:.2f}, {metrics[name + '_high']:.2f}]"
 
 
 def markdown_table(metrics: Mapping[str, Mapping[str, float]]) -> str:

@@ -11,11 +11,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pipeline.classify.evaluate import with_interval
 from pipeline.flags import recomputed_score
 from pipeline.ingest.wording import core_requirement
 from pipeline.records import ANSWER_ORDER, SCORE_POINTS, Effort, Flag, Prediction
 from pipeline.requirements import content_words
+from pipeline.stats import with_interval
 
 _EVIDENCE_PART = re.compile(r"^\[(?P<section>[a-z]+)\] (?P<sentence>.*)$", re.S)
 _WORD = re.compile(r"[A-Za-zÆØÅæøåÉé]+")
