@@ -24,6 +24,7 @@ from pipeline.defaults import (
     DEFAULT_MODEL_URI,
     DEFAULT_RAW,
     DEFAULT_REPORTS,
+    SILENT_PRIOR,
 )
 from pipeline.errors import EXIT_FAULT, EXIT_REJECTED, EvidensError, one_line
 
@@ -291,6 +292,13 @@ PriorOption = Annotated[
         help='Answer prior: "balanced", or one known for the pages, e.g. "Ja=0.6,Delvist=0.3,Nej=0.1".'
     ),
 ]
+SilentPriorOption = Annotated[
+    str,
+    typer.Option(
+        help="Answers of a criterion the page does not state (the text cannot say how honest a page is): "
+        '"Nej=0.5,Delvist=0.3,Ja=0.2" (default: silence leans to not done), "balanced", or any prior.'
+    ),
+]
 LabelsOption = Annotated[
     Path, typer.Option(help="Folder with criteria.csv, answers.csv and the analysts' verdicts.csv.")
 ]
@@ -303,7 +311,14 @@ TargetOption = Annotated[
 ]
 
 
-def _model(embedder: str, head: str, prior: str, cache: Path, target: str = "self-assessed"):
+def _model(
+    embedder: str,
+    head: str,
+    prior: str,
+    cache: Path,
+    target: str = "self-assessed",
+    silent_prior: str = SILENT_PRIOR,
+):
     """An unfitted EvidensModel, its options checked before any work."""
     from pipeline.model import TARGETS, EvidensModel
 
@@ -312,7 +327,15 @@ def _model(embedder: str, head: str, prior: str, cache: Path, target: str = "sel
             f"unknown target {target!r} (expected one of {', '.join(TARGETS)})", param_hint="--target"
         )
     _check_prior(prior)
-    return EvidensModel(embedder=embedder, head=head, prior=prior, cache=str(cache), target=target)
+    _check_prior(silent_prior, "--silent-prior")
+    return EvidensModel(
+        embedder=embedder,
+        head=head,
+        prior=prior,
+        silent_prior=silent_prior,
+        cache=str(cache),
+        target=target,
+    )
 
 
 def _text_answers(labels: Path, efforts) -> dict:
@@ -322,13 +345,13 @@ def _text_answers(labels: Path, efforts) -> dict:
     return text_answers(load_verdicts(labels), efforts)
 
 
-def _check_prior(prior: str) -> None:
+def _check_prior(prior: str, option: str = "--prior") -> None:
     from pipeline.model import parse_prior
 
     try:
         parse_prior(prior)
     except ValueError as error:
-        raise typer.BadParameter(str(error), param_hint="--prior") from None
+        raise typer.BadParameter(str(error), param_hint=option) from None
 
 
 def _labelled(corpus: Path, at_least: int):
@@ -342,11 +365,21 @@ def _labelled(corpus: Path, at_least: int):
     return efforts
 
 
-def _evaluate(efforts, model, heads: tuple[str, ...], answers: dict):
+def _statement_gold(labels: Path) -> list:
+    """The hand-labelled statement pairs of labels/statement_gold.csv (none where the file is absent)."""
+    from pipeline.stated import load_statement_gold
+
+    path = labels / "statement_gold.csv"
+    return load_statement_gold(path) if path.exists() else []
+
+
+def _evaluate(efforts, model, heads: tuple[str, ...], answers: dict, statement_gold: list):
     from pipeline.classify.evaluate import leave_one_effort_out
 
     try:
-        return leave_one_effort_out(efforts, model, heads=heads, text_answers=answers)
+        return leave_one_effort_out(
+            efforts, model, heads=heads, text_answers=answers, statement_gold=statement_gold
+        )
     except ValueError as error:  # e.g. --target text where a fold's pages have no verdicts
         raise EvidensError(str(error)) from None
 
@@ -398,6 +431,7 @@ def train(
     embedder: EmbedderOption = DEFAULT_EMBEDDER,
     head: HeadOption = "rules",
     prior: PriorOption = "balanced",
+    silent_prior: SilentPriorOption = SILENT_PRIOR,
     target: TargetOption = "self-assessed",
     experiment: ExperimentOption = DEFAULT_EXPERIMENT,
     labels: LabelsOption = DEFAULT_LABELS,
@@ -411,15 +445,16 @@ def train(
     from pipeline.ingest.readers import UnreadableFile, read_page
     from pipeline.stats import with_interval
 
-    model = _model(embedder, head, prior, cache, target)
+    model = _model(embedder, head, prior, cache, target, silent_prior)
     efforts = _labelled(corpus, 2)
     answers = _text_answers(labels, efforts)
+    statement_gold = _statement_gold(labels)
     _err("evaluating leave-one-effort-out ...")
-    evaluation = _evaluate(efforts, model, (head,), answers)
+    evaluation = _evaluate(efforts, model, (head,), answers, statement_gold)
     catalogue = (
         CriteriaCatalogue.load(labels / "criteria.csv") if (labels / "criteria.csv").exists() else None
     )
-    model.fit(efforts, catalogue, text_answers=answers)
+    model.fit(efforts, catalogue, text_answers=answers, statement_gold=statement_gold)
     uri = tracking.configure(tracking_uri, experiment)
     try:
         example = read_page(Path(next(e.source for e in efforts if e.tests)))
@@ -457,6 +492,7 @@ def evaluate(
     embedder: EmbedderOption = DEFAULT_EMBEDDER,
     head: HeadOption = "rules",
     prior: PriorOption = "balanced",
+    silent_prior: SilentPriorOption = SILENT_PRIOR,
     target: TargetOption = "self-assessed",
     experiment: ExperimentOption = DEFAULT_EXPERIMENT,
     labels: LabelsOption = DEFAULT_LABELS,
@@ -468,11 +504,11 @@ def evaluate(
     from pipeline import tracking
     from pipeline.heads import HEADS
 
-    model = _model(embedder, head, prior, cache, target)
+    model = _model(embedder, head, prior, cache, target, silent_prior)
     efforts = _labelled(corpus, 2)
     answers = _text_answers(labels, efforts)
     _err("evaluating leave-one-effort-out (every head and baseline) ...")
-    evaluation = _evaluate(efforts, model, tuple(HEADS), answers)
+    evaluation = _evaluate(efforts, model, tuple(HEADS), answers, _statement_gold(labels))
     uri = tracking.configure(tracking_uri, experiment)
     run_id = tracking.log_evaluate_run(
         evaluation, tracking.run_params(model, efforts, _label_version(labels), len(answers))
@@ -535,6 +571,7 @@ def flag(
     embedder: EmbedderOption = DEFAULT_EMBEDDER,
     head: HeadOption = "rules",
     prior: PriorOption = "balanced",
+    silent_prior: SilentPriorOption = SILENT_PRIOR,
     labels: LabelsOption = DEFAULT_LABELS,
     cache: CacheOption = DEFAULT_CACHE,
 ) -> None:
@@ -550,10 +587,10 @@ def flag(
     from pipeline.review import decided_flags_note, load_verdicts
     from pipeline.tables import write_table
 
-    model = _model(embedder, head, prior, cache)
+    model = _model(embedder, head, prior, cache, silent_prior=silent_prior)
     efforts = _labelled(corpus, 2)
     _err("predicting every labelled effort out of fold ...")
-    evaluation = leave_one_effort_out(efforts, model, heads=(head,))
+    evaluation = leave_one_effort_out(efforts, model, heads=(head,), statement_gold=_statement_gold(labels))
     predictions = evaluation.predictions()
     flags = all_flags(efforts, predictions)
     write_table(out / "predictions.csv", [p.model_dump() for p in predictions], PREDICTION_COLUMNS)

@@ -24,3 +24,9 @@ def user_cache() -> Path:
     user's cache folder, never in the caller's working folder."""
     base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
     return base / "evidens" / "embeddings.sqlite"
+
+
+# A criterion the page does not state leans to "not done" (Nej), with room for a page that under-describes: the
+# text cannot say how honest a page is, so this
+# is a setting, reported with every figure (--silent-prior), not something fitted.
+SILENT_PRIOR = "Nej=0.5,Delvist=0.3,Ja=0.2"

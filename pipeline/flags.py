@@ -2,7 +2,7 @@
 basis in words. They are read off the model's predictions (one set per run), never computed apart from them.
 
 - unsupported_claim: Ja or Delvist on a criterion the page does not state (P(stated) below the evidence
-  stage's DOCUMENTED_THRESHOLD, 0.5: "documented" and "stated" are one decision);
+  detector's STATED_THRESHOLD, 0.5);
   confidence 1 - P(stated).
 - model_disagrees: only where the page states the criterion, and either the requirement comparison supports
   a lower answer than the claim (a figure the page gives falls short of the one asked, or the page gives none),
@@ -19,16 +19,17 @@ basis in words. They are read off the model's predictions (one set per run), nev
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from collections.abc import Sequence
 from decimal import ROUND_HALF_UP, Decimal
 
 import numpy as np
 
-from pipeline.evidence import DOCUMENTED_THRESHOLD
 from pipeline.ingest.wording import answer_level_in_wording
 from pipeline.records import ANSWER_ORDER, SCORE_POINTS, Effort, Flag, Prediction
 from pipeline.requirements import NO_FIGURE
+from pipeline.stated import STATED_THRESHOLD
 
 SCORE_RULE = "mean of the answers with Ja = 5, Delvist = 2.5, Nej = 0, rounded half up to one decimal"
 SCORE_TOLERANCE = 0.05  # the published score has one decimal
@@ -76,16 +77,34 @@ def unsupported_claims(predictions: Sequence[Prediction]) -> list[Flag]:
             f"claims {p.self_assessed}, but the page does not state this (P(stated) {p.p_stated:.2f})",
         )
         for p in predictions
-        if p.self_assessed in ("Ja", "Delvist") and p.p_stated < DOCUMENTED_THRESHOLD
+        if p.self_assessed in ("Ja", "Delvist") and p.p_stated < STATED_THRESHOLD
     ]
+
+
+_ROUTINE = re.compile(
+    r"\b(altid|hver\s+(?:\w+\s+)?samtale\w*|alle\s+samtaler|ved\s+hver|hver\s+gang)\b", re.I
+)
+
+
+def states_as_routine(prediction: Prediction) -> bool:
+    """The page states the practice as routine: the comparison meets, or the sentence it read says it happens
+    always or at every conversation."""
+    return prediction.comparison == "meets" or bool(_ROUTINE.search(prediction.basis_sentence))
 
 
 def disagreement(prediction: Prediction) -> tuple[float, str]:
     """How strongly the page (comparison) or the model points away from the claim, and why in words;
-    (0, "") where it does not."""
+    (0, "") where it does not. A Nej claim is contradicted only where the page states the practice as
+    routine: a silent page, or a practice stated in part, is no evidence that it is done."""
     claim = prediction.self_assessed
-    if claim not in ANSWER_ORDER or prediction.p_stated < DOCUMENTED_THRESHOLD:
+    if claim not in ANSWER_ORDER or prediction.p_stated < STATED_THRESHOLD:
         return 0.0, ""
+    if claim == "Nej":
+        if not states_as_routine(prediction):
+            return 0.0, ""
+        return prediction.p_stated, (
+            f"claims Nej, but the page states the practice as routine ({prediction.basis_sentence or prediction.basis})"
+        )
     confidence, explanation = 0.0, ""
     supported = SUPPORTED_BY_COMPARISON.get(prediction.comparison)
     if supported is not None and _rank(claim) > _rank(supported):

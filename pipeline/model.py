@@ -26,12 +26,12 @@ import numpy as np
 from sklearn.base import BaseEstimator
 from sklearn.utils.class_weight import compute_sample_weight
 
-from pipeline.defaults import DEFAULT_EMBEDDER, user_cache
+from pipeline.defaults import DEFAULT_EMBEDDER, SILENT_PRIOR, user_cache
 from pipeline.embed.base import Embedder
 from pipeline.evidence import (
-    DOCUMENTED_THRESHOLD,
     CriterionScores,
     RankingSettings,
+    criterion_queries,
     dense_embedder,
     fit_lexical,
     load_ranking_settings,
@@ -39,10 +39,13 @@ from pipeline.evidence import (
 )
 from pipeline.heads import DEFAULT_HEAD, JUDGEMENT_FEATURES, fit_head, make_head
 from pipeline.ingest.criteria import CriteriaCatalogue
-from pipeline.records import ANSWER_ORDER, Effort, Prediction
+from pipeline.ingest.wording import core_requirement
+from pipeline.records import ANSWER_ORDER, Effort, Prediction, Sentence
 from pipeline.requirements import Comparison, Requirement, compare, content_words, requirement_of
+from pipeline.stated import STATED_THRESHOLD, PageScores, StatedDetector, StatementLabel, score_page
 
 EVIDENCE_IN_PREDICTION = 3
+
 TARGETS = ("self-assessed", "text")
 Prior = Mapping[str, float]
 
@@ -109,6 +112,13 @@ class Judgement:
     evidence: str  # the top sentences, " | "-separated, each with its section
 
     @property
+    def stated(self) -> str:
+        """silent below the detector's threshold; else states where the requirement is met, partly otherwise."""
+        if self.p_stated < STATED_THRESHOLD:
+            return "silent"
+        return "states" if self.comparison.outcome == "meets" else "partly"
+
+    @property
     def features(self) -> list[float]:
         """One row in the order of JUDGEMENT_FEATURES."""
         page_words = {w[:6] for s in self.scores.candidates for w in content_words(s.text)}
@@ -133,6 +143,9 @@ class EvidensModel(BaseEstimator):
     embedder   registry name of the dense embedder (e5-offline, tfidf, st:<model>, ...)
     head       registry name of the head (pipeline.heads.HEADS)
     prior      "balanced" (every answer equally likely a priori) or "Ja=..,Delvist=..,Nej=.." for all pages
+    silent_prior  the answer distribution of a criterion the page does not state: the text says nothing about
+               it, so the head cannot; the default "Nej=0.5,Delvist=0.3,Ja=0.2" leans to "not done", a
+               balanced or other prior states how far a silent page is trusted. Reported with every figure.
     k          evidence sentences per criterion that the comparison reads and a prediction quotes
     cache      embedding cache (SQLite) for cacheable embedders; None: the user's (pipeline.defaults.user_cache)
     target     what a fitted head learns: "self-assessed" (the pages' answers) or "text" (the answers the text
@@ -144,6 +157,7 @@ class EvidensModel(BaseEstimator):
         embedder: str = DEFAULT_EMBEDDER,
         head: str = DEFAULT_HEAD,
         prior: str = "balanced",
+        silent_prior: str = SILENT_PRIOR,
         k: int = EVIDENCE_IN_PREDICTION,
         cache: str | None = None,
         target: str = "self-assessed",
@@ -151,6 +165,7 @@ class EvidensModel(BaseEstimator):
         self.embedder = embedder
         self.head = head
         self.prior = prior
+        self.silent_prior = silent_prior
         self.k = k
         self.cache = cache
         self.target = target
@@ -161,12 +176,16 @@ class EvidensModel(BaseEstimator):
         efforts: Sequence[Effort],
         catalogue: CriteriaCatalogue | None = None,
         text_answers: Mapping[tuple[str, str], str] | None = None,
+        statement_gold: Sequence[StatementLabel] = (),
     ) -> EvidensModel:
-        """Fit on the labelled efforts (those with a self-assessment); criterion ids must be assigned.
-        `text_answers` maps (effort_id, criterion_id) to the answer the text supports (target="text")."""
+        """Fit the head on the labelled efforts (those with a self-assessment; criterion ids assigned) and the
+        stated detector on the `statement_gold` pairs of any of `efforts` (labelled or not); without such pairs
+        P(stated) falls back to the shipped one-feature calibration. `text_answers` maps (effort_id,
+        criterion_id) to the answer the text supports (target="text")."""
         from pipeline.segment import segment_efforts
 
         parse_prior(self.prior)  # fail before any work
+        parse_prior(self.silent_prior)
         if self.target not in TARGETS:
             raise ValueError(f"target {self.target!r} is not one of {', '.join(TARGETS)}")
         assessed = [e for e in efforts if e.tests]
@@ -175,6 +194,10 @@ class EvidensModel(BaseEstimator):
         self.catalogue_ = catalogue or CriteriaCatalogue.from_efforts(assessed)
         self.settings_: RankingSettings = load_ranking_settings(self.embedder)[0]
         self.lexical_ = fit_lexical(list(segment_efforts(assessed)))
+        self.stated_ = self._fit_stated(efforts, statement_gold)
+        self.statement_gold_hash_ = hashlib.sha256(
+            json.dumps(sorted(f"{g.record_id}|{g.criterion_id}|{g.label}" for g in statement_gold)).encode()
+        ).hexdigest()[:16]
         judgements = self.judge(assessed)
         if self.target == "text":
             known = dict(text_answers or {})
@@ -208,6 +231,45 @@ class EvidensModel(BaseEstimator):
         return self
 
     # -- the body -----------------------------------------------------------------------------------------------
+    def _criteria_texts(self, efforts: Sequence[Effort] = ()) -> dict[str, str]:
+        """The core requirement of every catalogue criterion, and of any criterion the efforts answer beyond it:
+        the detector scores a page against the whole catalogue."""
+        texts = {
+            cid: core_requirement(c.canonical_text) for cid, c in sorted(self.catalogue_.criteria.items())
+        }
+        for effort in efforts:
+            for criterion_id, query in criterion_queries(effort):
+                texts.setdefault(criterion_id, query)
+        return texts
+
+    def _page_scores(self, efforts: Sequence[Effort], sentences: Sequence[Sentence]) -> dict[str, PageScores]:
+        by_effort: dict[str, list[Sentence]] = {e.effort_id: [] for e in efforts}
+        for sentence in sentences:
+            if sentence.effort_id in by_effort:
+                by_effort[sentence.effort_id].append(sentence)
+        texts = self._criteria_texts(efforts)
+        return {
+            effort_id: score_page(effort_id, page, texts, self._dense())
+            for effort_id, page in by_effort.items()
+        }
+
+    def _fit_stated(
+        self, efforts: Sequence[Effort], statement_gold: Sequence[StatementLabel]
+    ) -> StatedDetector | None:
+        """The stated detector, fitted on the gold pairs of the training records only."""
+        from pipeline.segment import segment_efforts
+
+        known = {e.effort_id for e in efforts}
+        gold = [
+            g for g in statement_gold if g.record_id in known and g.criterion_id in self.catalogue_.criteria
+        ]
+        if not gold or all(g.stated for g in gold) or not any(g.stated for g in gold):
+            return None
+        records = [e for e in efforts if e.effort_id in {g.record_id for g in gold}]
+        pages = self._page_scores(records, list(segment_efforts(records)))
+        X = [pages[g.record_id].row(g.criterion_id) for g in gold]
+        return StatedDetector().fit(X, [g.stated for g in gold])
+
     def _dense(self) -> Embedder:
         if getattr(self, "_dense_embedder", None) is None:
             cache = Path(self.cache) if self.cache else user_cache()
@@ -246,12 +308,18 @@ class EvidensModel(BaseEstimator):
         sentences = list(segment_efforts(assessed))
         scores = score_criteria(assessed, sentences, self._dense(), self.lexical_)
         by_key = {(s.effort_id, s.criterion_id): s for s in scores}
+        detector = getattr(self, "stated_", None)  # a model registered before the detector has none
+        pages = self._page_scores(assessed, sentences) if detector is not None else {}
         judgements = []
         for unit in answer_units(assessed):
             item = by_key[(unit.effort_id, unit.criterion_id)]
             order = item.ranked(self.k)
             texts = [item.candidates[i].text for i in order]
-            p_stated = item.documented_probability(self.settings_)
+            p_stated = (
+                float(detector.predict_proba([pages[unit.effort_id].row(unit.criterion_id)])[0])
+                if detector is not None
+                else item.documented_probability(self.settings_)
+            )
             requirement = requirement_of(item.query)
             judgements.append(
                 Judgement(
@@ -259,7 +327,7 @@ class EvidensModel(BaseEstimator):
                     scores=item,
                     requirement=requirement,
                     p_stated=p_stated,
-                    comparison=compare(requirement, texts, p_stated >= DOCUMENTED_THRESHOLD),
+                    comparison=compare(requirement, texts, p_stated >= STATED_THRESHOLD),
                     evidence=" | ".join(
                         f"[{item.candidates[i].section}] {item.candidates[i].text}" for i in order
                     ),
@@ -279,7 +347,7 @@ class EvidensModel(BaseEstimator):
         priors: Mapping[str, Prior] | None = None,
     ) -> np.ndarray:
         """P(answer) per judgement, columns in ANSWER_ORDER, under `priors[effort_id]` where given, else `prior`,
-        else the model's `prior`.
+        else the model's `prior`. A criterion the page does not state gets `silent_prior` instead.
 
         The head was fitted with balanced weights, so its output assumes a uniform prior; a prior π reweights
         it to p(y) ∝ head(y) · π(y). The head runs once over all judgements."""
@@ -289,7 +357,11 @@ class EvidensModel(BaseEstimator):
         row_priors = [(priors or {}).get(j.unit.effort_id, default) for j in judgements]
         weights = np.array([[p[label] for label in ANSWER_ORDER] for p in row_priors])
         weighted = self.head_.predict_proba(self._matrix(judgements)) * weights
-        return weighted / np.clip(weighted.sum(axis=1, keepdims=True), 1e-12, None)
+        probabilities = weighted / np.clip(weighted.sum(axis=1, keepdims=True), 1e-12, None)
+        silent = np.array([j.stated == "silent" for j in judgements])
+        silent_prior = parse_prior(self.silent_prior)
+        probabilities[silent] = [silent_prior[label] for label in ANSWER_ORDER]
+        return probabilities
 
     def predict_proba(self, efforts: Sequence[Effort], prior: Prior | None = None) -> np.ndarray:
         return self.probabilities(self.judge(efforts), prior)
@@ -313,7 +385,11 @@ class EvidensModel(BaseEstimator):
     def fingerprint(self, efforts: Sequence[Effort]) -> str:
         """Same training data and parameters, same fingerprint: an unchanged model is not registered again."""
         params = {k: v for k, v in self.get_params().items() if k != "cache"}
-        learnt = [corpus_hash(efforts), getattr(self, "text_answers_hash_", "")]
+        learnt = [
+            corpus_hash(efforts),
+            getattr(self, "text_answers_hash_", ""),
+            getattr(self, "statement_gold_hash_", ""),
+        ]
         return hashlib.sha256(json.dumps([*learnt, params], sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -331,6 +407,7 @@ def prediction_from(judgement: Judgement, probabilities: np.ndarray, in_sample: 
         predicted=ANSWER_ORDER[int(np.argmax(probabilities))],
         self_assessed=unit.self_assessed or "",
         p_stated=round(judgement.p_stated, 6),
+        stated=judgement.stated,
         comparison=judgement.comparison.outcome,
         basis=judgement.comparison.basis,
         basis_sentence=judgement.comparison.sentence,

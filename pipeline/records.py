@@ -119,6 +119,7 @@ class Prediction(BaseModel):
     predicted: Answer
     self_assessed: str = ""  # empty where the page has no self-assessed answer
     p_stated: float = 0.0  # P(the page states the criterion at all)
+    stated: str = ""  # states, partly or silent: the detector's decision and the requirement comparison
     comparison: str = ""  # the requirement against the page: meets, partly, falls short or not stated
     basis: str = (
         ""  # that comparison in words, e.g. "asks: every 2 weeks · page: monthly, often more · partly"

@@ -9,7 +9,7 @@ import re
 import mlflow
 import numpy as np
 import pytest
-from conftest import make_effort_page
+from conftest import REPO, make_effort_page
 from sklearn.base import clone
 from sklearn.metrics import confusion_matrix as sk_confusion
 from sklearn.utils.estimator_checks import check_estimator
@@ -24,9 +24,13 @@ from pipeline.classify.evaluate import (
     within_page_auc,
 )
 from pipeline.classify.model import OrdinalLogisticClassifier
+from pipeline.defaults import SILENT_PRIOR
 from pipeline.ingest import ingest_paths
 from pipeline.model import EvidensModel, parse_prior
 from pipeline.records import ANSWER_ORDER, PREDICTION_COLUMNS
+from pipeline.stated import load_statement_gold
+
+STATEMENT_GOLD = REPO / "labels" / "statement_gold.csv"
 
 
 @pytest.mark.parametrize("ordinal", [True, False])
@@ -46,8 +50,8 @@ def test_label_order_is_explicit():
 
 def test_one_fitted_object_owns_what_is_fitted_and_reports_its_params(fake_model, labelled_efforts):
     assert fake_model.get_params() == {
-        "embedder": "fake", "head": "rules", "prior": "balanced", "k": 3, "cache": None,
-        "target": "self-assessed",
+        "embedder": "fake", "head": "rules", "prior": "balanced", "silent_prior": SILENT_PRIOR, "k": 3,
+        "cache": None, "target": "self-assessed",
     }  # fmt: skip
     assert fake_model.n_answers_ == 47 and len(fake_model.trained_on_) == 2
     assert set(fake_model.catalogue_.criteria) == {
@@ -130,23 +134,31 @@ def test_a_criterion_never_seen_in_training_gets_a_prediction(fake_model, tmp_pa
     assert prediction.basis == "asks: every 2 weeks · page: every 2 weeks · meets"
 
 
-def test_no_fold_sees_the_effort_it_scores_and_the_table_is_complete(labelled_efforts, monkeypatch):
+def test_no_fold_sees_the_effort_it_scores_and_the_table_is_complete(ingested, monkeypatch):
     fitted_on: list[set[str]] = []
+    gold_of: list[set[str]] = []
     original = EvidensModel.fit
 
-    def spy(self, efforts, catalogue=None, text_answers=None):
+    def spy(self, efforts, catalogue=None, text_answers=None, statement_gold=()):
         fitted_on.append({e.effort_id for e in efforts})
-        return original(self, efforts, catalogue, text_answers)
+        fitted = original(self, efforts, catalogue, text_answers, statement_gold)
+        gold_of.append({e.effort_id for e in efforts} & {g.record_id for g in statement_gold})
+        return fitted
 
     monkeypatch.setattr(EvidensModel, "fit", spy)
     evaluation = leave_one_effort_out(
-        labelled_efforts, EvidensModel(embedder="fake"), heads=("rules", "logistic")
+        ingested.efforts,
+        EvidensModel(embedder="fake"),
+        heads=("rules", "logistic"),
+        statement_gold=load_statement_gold(STATEMENT_GOLD),
     )
     scored = [set(s) for _, s in evaluation.folds]
     assert len(scored) == 2 and all(len(s) == 1 for s in scored)
     assert len(fitted_on) == 4  # two heads in each of two folds, fold by fold
     for fit, seen in enumerate(fitted_on):  # every fit of a fold is disjoint from the effort that fold scores
         assert seen and seen.isdisjoint(scored[fit // 2])
+        # the stated detector learnt from the gold of the other records (unlabelled ones too), never this one
+        assert len(gold_of[fit]) == 9 and gold_of[fit].isdisjoint(scored[fit // 2])
     assert {"model (rules head)", "model (logistic head)", *BASELINES} <= set(evaluation.metrics)
     metrics = evaluation.metrics["model (rules head)"]
     assert metrics["macro_f1_low"] <= metrics["macro_f1"] <= metrics["macro_f1_high"]

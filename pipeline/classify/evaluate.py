@@ -24,6 +24,7 @@ from sklearn.preprocessing import StandardScaler
 from pipeline.heads import HEADS, JUDGEMENT_FEATURES
 from pipeline.model import EvidensModel, Judgement, prediction_from
 from pipeline.records import ANSWER_ORDER, Effort, Prediction
+from pipeline.stated import StatementLabel
 from pipeline.stats import BOOTSTRAP_SAMPLES, BOOTSTRAP_SEED, with_interval
 
 PRIOR_STRENGTH = 2.0  # pseudo-answers of the global prior added to each criterion's own answers
@@ -205,14 +206,18 @@ def leave_one_effort_out(
     model: EvidensModel,
     heads: Sequence[str] = tuple(HEADS),
     text_answers: Mapping[tuple[str, str], str] | None = None,
+    statement_gold: Sequence[StatementLabel] = (),
 ) -> Evaluation:
     """Every head of `model` and every baseline under the same folds: each labelled effort is scored by
     predictors fitted on the others only. The first head is `model`'s own; its out-of-fold judgements are kept.
+    The stated detector of each fold is fitted on the statement gold of the records it trains on: the other
+    labelled efforts and the efforts without a self-assessment, never the one it scores.
 
     `text_answers` ((effort_id, criterion_id) -> the answer the text supports, from analysts' verdicts) is the
     second target: every predictor is also scored against it, beside the self-assessment itself as a predictor.
     A model with target="text" is fitted on it."""
     assessed = [e for e in efforts if e.tests]
+    unlabelled = [e for e in efforts if not e.tests]
     groups = np.array([e.effort_id for e in assessed])
     splits = list(LeaveOneGroupOut().split(assessed, groups=groups))
     evaluation = Evaluation(folds=[(sorted(groups[tr]), sorted(groups[te])) for tr, te in splits])
@@ -223,7 +228,11 @@ def leave_one_effort_out(
     for train, test in splits:
         train_efforts, test_efforts = [assessed[i] for i in train], [assessed[i] for i in test]
         for head in order:
-            fitted = clone(model).set_params(head=head).fit(train_efforts, text_answers=text_answers)
+            fitted = (
+                clone(model)
+                .set_params(head=head)
+                .fit([*train_efforts, *unlabelled], text_answers=text_answers, statement_gold=statement_gold)
+            )
             test_judgements = fitted.judge(test_efforts)
             fold_probabilities[MODEL.format(head=head)].append(fitted.probabilities(test_judgements))
             if head == model.head:

@@ -40,6 +40,7 @@ class ReportRow:
     evidence: list[tuple[str, Segments]]  # (section, the sentence cut into matching and other text)
     reasons: list[str] = field(default_factory=list)
     p_stated: float = 0.0
+    stated: str = ""  # states, partly or silent; a silent criterion shows "not stated", never an answer
     comparison: str = ""
     basis: str = ""
     municipality: str = ""
