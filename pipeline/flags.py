@@ -82,7 +82,7 @@ def unsupported_claims(predictions: Sequence[Prediction]) -> list[Flag]:
 
 
 _ROUTINE = re.compile(
-    r"\b(altid|hver\s+(?:\w+\s+)?samtale\w*|alle\s+samtaler|ved\s+hver|hver\s+gang)\b", re.I
+    r"\b(altid|hver\s+(?:\w+\s+)?\w*samtale\w*|alle\s+\w*samtaler|ved\s+hver|hver\s+gang)\b", re.I
 )
 
 

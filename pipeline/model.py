@@ -297,7 +297,9 @@ class EvidensModel(BaseEstimator):
         if missing:
             known = [copy.deepcopy(c) for c in self.catalogue_.criteria.values()]
             pins = getattr(self.catalogue_, "pins", [])  # a model fitted before pins existed has none
-            CriteriaCatalogue(known, threshold=self.catalogue_.threshold, pins=pins).assign(missing)
+            CriteriaCatalogue(
+                known, embedder=self._dense(), threshold=self.catalogue_.threshold, pins=pins
+            ).assign(missing)
 
     def judge(self, efforts: Sequence[Effort]) -> list[Judgement]:
         """The body's reading of every answered criterion of the efforts, each page on its own."""

@@ -74,10 +74,15 @@ def embedding_cache(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def ingested(tmp_path_factory) -> IngestResult:
-    """The real corpus pages, ingested with criterion ids assigned."""
+    """The real corpus pages, ingested with criterion ids assigned from the shipped catalogue
+    (labels/criteria.csv): every item there matches by its core, so no embedder is needed (the fake stands by)."""
     result = ingest_paths([RAW])
-    CriteriaCatalogue().assign(result.efforts)
+    shipped_catalogue().assign(result.efforts)
     return result
+
+
+def shipped_catalogue() -> CriteriaCatalogue:
+    return CriteriaCatalogue.load(REPO / "labels" / "criteria.csv", embedder=FakeEmbedder())
 
 
 @pytest.fixture(scope="session")
@@ -85,7 +90,7 @@ def corpus_dir(tmp_path_factory, ingested) -> Path:
     """A corpus folder as `evidens ingest corpus/raw` writes it (efforts, rejected, dataset, labels)."""
     out = tmp_path_factory.mktemp("corpus")
     write_corpus(ingested.efforts, ingested.rejected, out)
-    catalogue = CriteriaCatalogue()
+    catalogue = shipped_catalogue()
     catalogue.assign([e.model_copy(deep=True) for e in ingested.efforts])
     catalogue.save(out / "labels" / "criteria.csv")
     save_answers(ingested.efforts, out / "labels" / "answers.csv")

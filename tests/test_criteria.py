@@ -65,6 +65,7 @@ def _catalogued(tmp_path, pages: dict[str, list[tuple[str, str]]]):
     return {e.municipality: [a.criterion_id for t in e.tests for a in t.answers] for e in efforts}
 
 
+@pytest.mark.slow  # real e5 (the fast tier never loads it)
 def test_one_criterion_at_different_answer_levels_shares_an_id(tmp_path):
     ids = _catalogued(
         tmp_path,
@@ -80,6 +81,7 @@ def test_one_criterion_at_different_answer_levels_shares_an_id(tmp_path):
     assert ids["Aby"] != ids["Cby"]
 
 
+@pytest.mark.slow  # real e5 (the fast tier never loads it)
 def test_different_criteria_never_share_an_id(tmp_path):
     ids = _catalogued(
         tmp_path,
@@ -104,6 +106,7 @@ def _pairs(path):
         return list(csv.DictReader(handle))
 
 
+@pytest.mark.slow  # real e5 (the fast tier never loads it)
 def test_threshold_makes_no_false_merge_on_real_pairs_and_merges_the_generated_rewordings(ingested):
     embedder = get_embedder("e5-offline")
     within = [
@@ -178,6 +181,7 @@ def _assigned(tmp_path, pins):
     return {e.municipality: [a.criterion_id for t in e.tests for a in t.answers] for e in efforts}
 
 
+@pytest.mark.slow  # real e5 (the fast tier never loads it)
 def test_pins_merge_and_split_against_the_similarity(tmp_path):
     pages, labels = tmp_path / "pages", tmp_path / "labels"
     pages.mkdir(), labels.mkdir()
@@ -197,6 +201,7 @@ def test_a_bad_pin_names_the_file_and_line(tmp_path):
         _pin_file(tmp_path, [(FEEDBACK_A, FEEDBACK_B, "same", ""), (FEEDBACK_A, ADGANG_A, "maybe", "")])
 
 
+@pytest.mark.slow  # real e5 (the fast tier never loads it)
 def test_catalogue_round_trip_keeps_ids(tmp_path, ingested):
     path = tmp_path / "criteria.csv"
     catalogue = CriteriaCatalogue()

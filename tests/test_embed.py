@@ -34,6 +34,7 @@ def test_registry_names():
         get_embedder("bert")
 
 
+@pytest.mark.slow  # real e5 (the fast tier never loads it)
 def test_e5_offline_queries_and_passages_differ_and_rank_sensibly():
     embedder = get_embedder("e5-offline")
     passages = embedder.embed(TEXTS, "passage")

@@ -52,6 +52,7 @@ def gold_pairs(ingested, e5_scores):
     return [(e5_scores[(g.effort_id, g.criterion_id)], g) for g in gold]
 
 
+@pytest.mark.slow  # real e5 (the fast tier never loads it)
 def test_queries_are_canonical_criteria_without_answer_levels(ingested, e5_scores):
     for scores in e5_scores.values():
         assert "ud af 10" not in scores.query and " altid " not in f" {scores.query} "
@@ -59,6 +60,7 @@ def test_queries_are_canonical_criteria_without_answer_levels(ingested, e5_score
     assert sum(len(criterion_queries(e)) for e in labelled) == len(e5_scores) == 47
 
 
+@pytest.mark.slow  # real e5 (the fast tier never loads it)
 def test_evidence_rows_are_ranked_non_heading_sentences(ingested, embedding_cache):
     rows = find_evidence(ingested.efforts, "e5-offline", k=3, cache=embedding_cache)
     assert len(rows) == 47 * 3
@@ -85,6 +87,7 @@ def test_gold_sentences_match_the_segmentation(ingested):
             assert sentences[(ref["section"], ref["index"])].text.startswith(ref["prefix"])
 
 
+@pytest.mark.slow  # real e5 (the fast tier never loads it)
 def test_fused_retrieval_beats_the_lexical_baseline_on_the_gold_set(gold_pairs):
     """Regression guard for the README table (26 criteria with gold evidence)."""
     table = retrieval_table(gold_pairs)
@@ -139,6 +142,7 @@ def test_bm25_query_tags_match_a_measurable_part_in_other_words():
     assert scores[0] > scores[1]
 
 
+@pytest.mark.slow  # real e5 (the fast tier never loads it)
 def test_documented_flag_separates_gold_documented_criteria(gold_pairs):
     settings, calibrated = load_ranking_settings("e5-offline")
     assert calibrated and settings.feature == "dense"

@@ -258,6 +258,7 @@ def small_corpus(tmp_path, monkeypatch, capsys) -> Path:
     ],
     ids=["truncated", "missing-tests", "wrong-type"],
 )  # fmt: skip
+@pytest.mark.slow  # real e5 (the fast tier never loads it)
 def test_a_damaged_corpus_is_named_by_file_and_line(small_corpus, damage, words, monkeypatch, capsys):
     path = small_corpus / EFFORTS_FILE
     lines = path.read_text(encoding="utf-8").splitlines()
@@ -331,6 +332,7 @@ def test_a_missing_or_unknown_model_is_one_line(tmp_path, uri, monkeypatch, caps
     assert_one_line_error(err, "cannot load the model", "evidens train")
 
 
+@pytest.mark.slow  # real e5 (the fast tier never loads it)
 def test_a_full_disk_under_ingest_leaves_the_old_outputs_whole(small_corpus, monkeypatch, capsys):
     before = {p: p.read_bytes() for p in small_corpus.parent.rglob("*") if p.is_file()}
 
@@ -370,6 +372,7 @@ def test_utf16_with_a_bom_and_cp1252_read_as_the_same_page(tmp_path, encoding):
     assert load_page(tmp_path / "page.txt")[0] == load_page(TAARNBY)[0]
 
 
+@pytest.mark.slow  # real e5 (the fast tier never loads it)
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
 def test_special_entries_are_rejected_with_their_reason(tmp_path, monkeypatch, capsys):
     pages = _pages(tmp_path / "in", ODSHERRED)
@@ -421,6 +424,7 @@ def test_a_misspelt_option_is_a_usage_error_before_any_work(tmp_path, monkeypatc
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.slow  # real e5 (the fast tier never loads it)
 def test_exit_code_1_is_only_rejected_input(tmp_path, monkeypatch, capsys):
     pages = _pages(tmp_path / "in", ODSHERRED)
     (pages / "empty.txt").write_text("")
@@ -429,6 +433,7 @@ def test_exit_code_1_is_only_rejected_input(tmp_path, monkeypatch, capsys):
     assert code == 1 and "rejected:" in err and "empty file" in err and "Traceback" not in err
 
 
+@pytest.mark.slow  # real e5 (the fast tier never loads it)
 def test_version_quiet_and_verbose(tmp_path, monkeypatch, capsys):
     from pipeline import __version__
 
@@ -454,6 +459,7 @@ def test_the_cli_imports_no_backend_for_help():
     assert done.stdout.strip() == "[]"
 
 
+@pytest.mark.slow  # real e5 (the fast tier never loads it)
 @pytest.mark.parametrize("damage", ["missing-column", "short-row", "not-utf8"])
 def test_a_damaged_label_file_is_named_by_file_and_line(small_corpus, damage, monkeypatch, capsys):
     criteria = small_corpus.parent / "labels" / "criteria.csv"

@@ -297,6 +297,7 @@ def test_label_that_disagrees_with_its_wording_is_kept_with_a_warning(tmp_path):
     assert any("disagrees with the item's own wording, which reads as Delvist" in w for w in effort.warnings)
 
 
+@pytest.mark.slow  # real e5 (the fast tier never loads it)
 def test_ids_are_stable_across_runs_and_input_order(tmp_path):
     from pipeline.ingest.criteria import CriteriaCatalogue
 

@@ -71,6 +71,7 @@ def report_file(report_parts, labelled_efforts, tmp_path_factory):
     return path
 
 
+@pytest.mark.slow  # real e5 (the fast tier never loads it)
 def test_report_escapes_scraped_text_and_links_nothing(report_file):
     html = report_file.read_text(encoding="utf-8")
     assert "<script>window.__pwned" not in html and 'onerror="window' not in html
@@ -80,6 +81,7 @@ def test_report_escapes_scraped_text_and_links_nothing(report_file):
     assert outside_references(html) == []  # self-contained: nothing points at a file beside it
 
 
+@pytest.mark.slow  # real e5 (the fast tier never loads it)
 def test_triage_rows_are_most_suspicious_first_with_reasons_in_words(report_parts, labelled_efforts):
     _, predictions, flags = report_parts
     rows = report_rows(predictions, flags, labelled_efforts)
@@ -100,6 +102,7 @@ def test_evidence_highlights_the_words_the_criterion_shares():
     assert [text for text, match in segments if match] == ["Borgerne", "samtale"]
 
 
+@pytest.mark.slow  # real e5 (the fast tier never loads it)
 def test_honest_figures_put_the_model_before_its_baselines(report_parts):
     evaluation, _, _ = report_parts
     figures = honest_figures(evaluation.metrics, evaluation.model_name)

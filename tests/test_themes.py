@@ -45,6 +45,7 @@ def theme_model(ingested, embedder):
     return find_themes(ingested.efforts, embedder)
 
 
+@pytest.mark.slow  # real e5 (the fast tier never loads it)
 def test_every_effort_and_source_contributes_passages(ingested, theme_model):
     units = theme_model.units
     assert {u.sentence.effort_id for u in units} == {e.effort_id for e in ingested.efforts}
@@ -86,6 +87,7 @@ def test_passages_join_consecutive_sentences_of_one_section(ingested):
         assert len(within) <= 3
 
 
+@pytest.mark.slow  # real e5 (the fast tier never loads it)
 def test_themes_cover_most_passages_and_are_the_same_on_every_run(ingested, embedder, theme_model):
     labels = theme_model.labels
     assert len(theme_model.themes) >= 5 and np.mean(labels >= 0) >= 0.8
@@ -93,6 +95,7 @@ def test_themes_cover_most_passages_and_are_the_same_on_every_run(ingested, embe
     assert sorted({int(x) for x in labels if x >= 0}) == list(range(len(theme_model.themes)))
 
 
+@pytest.mark.slow  # real e5 (the fast tier never loads it)
 def test_labels_are_multiword_keyphrases_without_stop_words_or_fragments(theme_model):
     stops = stop_words() | {"sin", "sit", "sine", "mod", "hos", "når", "hvilket"}  # NLTK's list has these too
     assert stops <= stop_words() | EXTRA_STOP_WORDS
@@ -149,6 +152,7 @@ def test_npmi_is_one_for_words_always_together_and_minus_one_for_never():
     assert npmi_coherence(["alfa", "delta"], windows) == -1.0 < npmi_coherence(["alfa", "beta"], windows)
 
 
+@pytest.mark.slow  # real e5 (the fast tier never loads it)
 def test_passages_on_one_practice_gather_in_one_theme(theme_model):
     """Paid hours ("ordinære løntimer") are one practice, described by the report and several municipalities."""
     themes = [
@@ -160,6 +164,7 @@ def test_passages_on_one_practice_gather_in_one_theme(theme_model):
     assert len(themes) >= 5 and themes.count(most) / len(themes) >= 0.5 and most >= 0
 
 
+@pytest.mark.slow  # real e5 (the fast tier never loads it)
 def test_transform_assigns_known_passages_to_their_own_theme(ingested, embedder, theme_model):
     fitted = [t.model_dump() for t in theme_model.themes]
     assigned = assign_themes(ingested.efforts, embedder, theme_model.centroids, theme_model.floor, fitted)
@@ -173,6 +178,7 @@ def test_drift_reports_moves_between_fits():
     assert drift["themes"][0] == {"previous": 0, "now": 1, "share": 1.0}
 
 
+@pytest.mark.slow  # real e5 (the fast tier never loads it)
 def test_outputs_and_questions(theme_model, tmp_path):
     written = write_theme_outputs(theme_model, tmp_path)
     assert all(p.exists() for p in written)
@@ -188,6 +194,7 @@ def test_outputs_and_questions(theme_model, tmp_path):
     assert shared and all(count > 0 for _, _, count, _ in shared)
 
 
+@pytest.mark.slow  # real e5 (the fast tier never loads it)
 def test_scraped_text_is_escaped_in_the_explorer(theme_model):
     unit = theme_model.units[0]
     object.__setattr__(unit.sentence, "text", unit.sentence.text + " <img src=x onerror=alert(1)>")
