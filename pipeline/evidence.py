@@ -1,6 +1,6 @@
 """Evidence: for every (effort, criterion of its tests), the page sentences that bear on the criterion.
 
-Three rankings of the page's sentences are fused by reciprocal rank fusion (RRF, Cormack et al. 2009: score =
+Five rankings of the page's sentences are fused by reciprocal rank fusion (RRF, Cormack et al. 2009: score =
 sum of 1 / (60 + rank); no weights to tune):
 - `dense`: e5 cosine of the sentence to the criterion's core requirement (answer-level wording and test frames
   removed);
@@ -13,6 +13,9 @@ sum of 1 / (60 + rank); no weights to tune):
 - `bm25_context`: the same BM25 over each sentence in its context (`context_texts`: the section's title, the
   lead-in heading above it, the sentence before and the one after), so that a sentence that continues or
   introduces the practice the criterion asks for is found with it.
+- `late_interaction`: the stated detector's reading (pipeline.stated): per sentence, the weakest phrase matches
+  of the criterion within that sentence's windows, minus the sentence's mean over the page's criteria, so that
+  a generic sentence that matches every criterion a little is down-weighted.
 `dense_context` (e5 over the same contexts) is scored for the evaluation only: fused in, it lowered the figures
 on the gold set (docs/evidence_eval.txt).
 
@@ -47,7 +50,7 @@ DOCUMENTED_THRESHOLD = 0.5
 LEXICAL_ONLY = "lexical-only"  # calibration used for embedders that have none of their own
 # The constant of reciprocal rank fusion, as in its paper; it damps the weight of the very top ranks.
 RRF_K = 60
-FUSED = ("dense", "lexical", "bm25", "bm25_context")
+FUSED = ("dense", "lexical", "bm25", "bm25_context", "late_interaction")
 GRAM = 4
 
 
@@ -174,6 +177,10 @@ class CriterionScores:
     bm25_context: np.ndarray
     lexical: np.ndarray
     query_vector: np.ndarray  # the criterion's dense embedding: lets a model take the criterion as input
+    late_interaction: (
+        np.ndarray
+    )  # the stated detector's phrase match per sentence, generic sentences down-weighted
+    late_interaction_raw: np.ndarray  # the same before the down-weighting (the evaluation)
     dense_context: np.ndarray | None = None  # scored only when asked (the evaluation)
 
     def fused(self, components: Sequence[str] = FUSED) -> np.ndarray:
@@ -234,6 +241,10 @@ def score_criteria(
         where = sentence_contexts(by_effort.get(effort.effort_id, []))
         headings = {c.heading: part_tokens(c.heading) for c in where}
         bm25_context[effort.effort_id] = bm25_scores(in_context(where, documents, headings), query_parts)
+    late = {
+        effort.effort_id: late_interaction(effort, by_effort.get(effort.effort_id, []), embedder)
+        for effort in efforts
+    }
     scores = []
     for effort, (criterion_id, query) in work:
         rows, row = offsets[effort.effort_id], query_row[query]
@@ -248,10 +259,27 @@ def score_criteria(
                 bm25_context=bm25_context[effort.effort_id][row],
                 lexical=lexical_p[rows] @ lexical_q[row],
                 query_vector=dense_q[row],
+                late_interaction=late[effort.effort_id][criterion_id][0],
+                late_interaction_raw=late[effort.effort_id][criterion_id][1],
                 dense_context=dense_c[rows] @ dense_q[row] if with_context else None,
             )
         )
     return scores
+
+
+def late_interaction(
+    effort: Effort, sentences: Sequence[Sentence], embedder: Embedder
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Per criterion of the effort, each non-heading sentence's late-interaction match (the stated detector's
+    weakest phrase matches, within that sentence's windows), down-weighted and raw. A sentence that matches most
+    of the page's criteria is generic ("Jobformidleren, som får ansvaret for den virksomhedsrettede indsats"):
+    its mean match over the page's criteria is taken off."""
+    from pipeline.stated import score_page
+
+    criteria = dict(criterion_queries(effort))
+    match = score_page(effort.effort_id, sentences, criteria, embedder).sentence_match
+    specific = match - match.mean(axis=0, keepdims=True) if len(match) else match
+    return {cid: (specific[i], match[i]) for i, cid in enumerate(criteria)}
 
 
 @dataclass(frozen=True)

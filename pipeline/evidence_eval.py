@@ -50,7 +50,17 @@ RANKINGS: dict[str, tuple[str, ...]] = {
         "dense_context",
         "bm25_context",
     ),
-    "**RRF: dense + lexical + BM25 + BM25 in context (shipped)**": FUSED,
+    "RRF: dense + lexical + BM25 + BM25 in context (shipped before the stated detector)": (
+        "dense",
+        "lexical",
+        "bm25",
+        "bm25_context",
+    ),
+    "late interaction (the stated detector's phrases), sentence": ("late_interaction_raw",),
+    "late interaction, generic sentences down-weighted": ("late_interaction",),
+    "RRF: the four + late interaction": ("dense", "lexical", "bm25", "bm25_context", "late_interaction_raw"),
+    "**RRF: the four + late interaction, generic sentences down-weighted (shipped)**": FUSED,
+    "RRF: dense + BM25 + late interaction, generic down-weighted": ("dense", "bm25", "late_interaction"),
 }
 
 
