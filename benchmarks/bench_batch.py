@@ -20,7 +20,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from pipeline.synthetic import write_varied_pages
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # scaffolding lives with the tests
+from scaffolding import write_varied_pages
 
 REPO = Path(__file__).resolve().parents[1]
 RAW = REPO / "corpus" / "raw"

@@ -12,15 +12,18 @@ Imports and model loading are done before any timing: they are a fixed cost per 
 from __future__ import annotations
 
 import argparse
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 from pipeline.corpus import load_efforts
 from pipeline.embed import get_embedder
-from pipeline.embed.tiny_model import build_tiny_sentence_transformer
-from pipeline.evidence import criterion_queries, find_evidence
-from pipeline.segment import segment_efforts
+from pipeline.evidence.retrieval import criterion_queries, find_evidence
+from pipeline.evidence.segment import segment_efforts
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # scaffolding lives with the tests
+from scaffolding import build_tiny_sentence_transformer
 
 
 def best_of(repeat: int, function) -> float:

@@ -48,7 +48,7 @@ def _check_embedder(name: str) -> str:
 
 
 def _check_head(name: str) -> str:
-    from pipeline.heads import HEADS
+    from pipeline.judgement.heads import HEADS
 
     if name not in HEADS:
         raise typer.BadParameter(f"unknown head {name!r} (expected one of {', '.join(HEADS)})")
@@ -253,7 +253,7 @@ def evidence(
 ) -> None:
     """Rank the sentences of each page by how well they evidence each criterion of its self-assessment."""
     from pipeline.corpus import load_efforts
-    from pipeline.evidence import find_evidence, load_ranking_settings
+    from pipeline.evidence.retrieval import find_evidence, load_ranking_settings
     from pipeline.tables import write_table
 
     if out is not None and out.suffix.lower() not in (".jsonl", ".csv"):
@@ -320,7 +320,7 @@ def _model(
     silent_prior: str = SILENT_PRIOR,
 ):
     """An unfitted EvidensModel, its options checked before any work."""
-    from pipeline.model import TARGETS, EvidensModel
+    from pipeline.judgement.model import TARGETS, EvidensModel
 
     if target not in TARGETS:
         raise typer.BadParameter(
@@ -340,13 +340,13 @@ def _model(
 
 def _text_answers(labels: Path, efforts) -> dict:
     """The second target: the answers the analysts' verdicts say the text supports."""
-    from pipeline.review import load_verdicts, text_answers
+    from pipeline.outputs.review import load_verdicts, text_answers
 
     return text_answers(load_verdicts(labels), efforts)
 
 
 def _check_prior(prior: str, option: str = "--prior") -> None:
-    from pipeline.model import parse_prior
+    from pipeline.judgement.model import parse_prior
 
     try:
         parse_prior(prior)
@@ -367,14 +367,14 @@ def _labelled(corpus: Path, at_least: int):
 
 def _statement_gold(labels: Path) -> list:
     """The hand-labelled statement pairs of labels/statement_gold.csv (none where the file is absent)."""
-    from pipeline.stated import load_statement_gold
+    from pipeline.judgement.stated import load_statement_gold
 
     path = labels / "statement_gold.csv"
     return load_statement_gold(path) if path.exists() else []
 
 
 def _evaluate(efforts, model, heads: tuple[str, ...], answers: dict, statement_gold: list):
-    from pipeline.classify.evaluate import leave_one_effort_out
+    from pipeline.judgement.evaluate import leave_one_effort_out
 
     try:
         return leave_one_effort_out(
@@ -395,7 +395,7 @@ def _label_version(labels: Path) -> str:
 
 
 def _print_evaluation(evaluation) -> None:
-    from pipeline.classify.evaluate import markdown_table
+    from pipeline.judgement.evaluate import markdown_table
     from pipeline.records import ANSWER_ORDER
 
     answers = len(evaluation.judgements)
@@ -411,7 +411,7 @@ def _print_evaluation(evaluation) -> None:
 
 
 def _print_text_target(evaluation) -> None:
-    from pipeline.classify.evaluate import markdown_table
+    from pipeline.judgement.evaluate import markdown_table
 
     if not evaluation.text_metrics:
         typer.echo(
@@ -502,7 +502,7 @@ def evaluate(
     """Leave-one-effort-out evaluation of every head and the baselines, with bootstrap intervals, against both
     targets (self-assessed answers; the answers analysts' verdicts give); logged to MLflow."""
     from pipeline import tracking
-    from pipeline.heads import HEADS
+    from pipeline.judgement.heads import HEADS
 
     model = _model(embedder, head, prior, cache, target, silent_prior)
     efforts = _labelled(corpus, 2)
@@ -579,12 +579,12 @@ def flag(
 
     Every labelled effort is predicted by a model fitted without it (leave-one-effort-out); predictions.csv,
     flags.csv and report.html all come from those same predictions."""
-    from pipeline.classify.evaluate import leave_one_effort_out
-    from pipeline.flags import all_flags
+    from pipeline.judgement.evaluate import leave_one_effort_out
+    from pipeline.outputs.flags import all_flags
+    from pipeline.outputs.report import write_report
+    from pipeline.outputs.report.rows import honest_figures, report_rows, themes_view
+    from pipeline.outputs.review import decided_flags_note, load_verdicts
     from pipeline.records import FLAG_COLUMNS, PREDICTION_COLUMNS
-    from pipeline.report import write_report
-    from pipeline.report.rows import honest_figures, report_rows, themes_view
-    from pipeline.review import decided_flags_note, load_verdicts
     from pipeline.tables import write_table
 
     model = _model(embedder, head, prior, cache, silent_prior=silent_prior)
@@ -630,7 +630,7 @@ def review_import(
 
     A file with any bad line is refused whole, each line named, and nothing is written (exit code 1).
     Importing the same file again changes nothing."""
-    from pipeline.review import VerdictFileError, import_verdicts
+    from pipeline.outputs.review import VerdictFileError, import_verdicts
 
     try:
         result = import_verdicts(file, labels)
@@ -672,8 +672,8 @@ def themes(
     from pipeline.corpus import load_efforts
     from pipeline.embed import CachedEmbedder, get_embedder
     from pipeline.io import atomic_write_text
-    from pipeline.themes import assign_themes, find_themes, theme_drift
-    from pipeline.themes_output import MODEL_FILE, load_assignments, load_fitted, write_theme_outputs
+    from pipeline.themes.model import assign_themes, find_themes, theme_drift
+    from pipeline.themes.output import MODEL_FILE, load_assignments, load_fitted, write_theme_outputs
 
     efforts = load_efforts(corpus)
     dense = get_embedder(embedder)
@@ -716,7 +716,7 @@ def theme_municipalities(
     out: ThemesFolder = DEFAULT_REPORTS,
 ) -> None:
     """Which municipalities describe theme X: each with its number of passages and one of them."""
-    from pipeline.themes_output import municipalities_describing
+    from pipeline.themes.output import municipalities_describing
 
     for found in municipalities_describing(out, theme):
         typer.echo(f"theme {found.theme_id}: {found.label}")
@@ -730,7 +730,7 @@ def shared_themes(
     out: ThemesFolder = DEFAULT_REPORTS,
 ) -> None:
     """Which themes effort Y shares with others, and with whom."""
-    from pipeline.themes_output import themes_shared_by
+    from pipeline.themes.output import themes_shared_by
 
     for theme_id, label, mine, others in themes_shared_by(out, effort):
         partners = ", ".join(f"{name} ({count})" for name, count in others) or "no other municipality"
@@ -762,7 +762,7 @@ def batch(
     leaves, a rejected one is retried. Exit code 0 when every input was processed, 1 when some were rejected
     (all else still written), 3 when another batch holds OUT or the model cannot be loaded."""
     from pipeline import tracking
-    from pipeline.batch import run_batch
+    from pipeline.batch.run import run_batch
 
     tracking.configure(tracking_uri, create=False)
     summary = run_batch(input_dir, out, model, cache, keep_deleted=keep_deleted, keep_history=keep_history)

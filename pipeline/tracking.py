@@ -35,10 +35,10 @@ from mlflow.pyfunc import PythonModel
 from mlflow.types import ColSpec, ParamSchema, ParamSpec, Schema
 
 import pipeline
-from pipeline.classify.evaluate import Evaluation
 from pipeline.defaults import CHAMPION_ALIAS, DEFAULT_EXPERIMENT, EXPERIMENTS_DIR, REGISTERED_MODEL
 from pipeline.errors import EvidensError
-from pipeline.model import EvidensModel, corpus_hash
+from pipeline.judgement.evaluate import Evaluation
+from pipeline.judgement.model import EvidensModel, corpus_hash
 from pipeline.records import ANSWER_ORDER, PREDICTION_COLUMNS, Effort
 from pipeline.tables import write_csv
 
@@ -217,6 +217,18 @@ MODEL_SIGNATURE = ModelSignature(
 )  # fmt: skip
 
 
+def load_fitted_model(path: Path) -> EvidensModel:
+    """The fitted model packed in a registered version. One pickled under module paths that have since moved
+    (before the stage packages: pipeline.model, pipeline.heads, ...) is one line saying to retrain."""
+    try:
+        return joblib.load(path)
+    except (ModuleNotFoundError, AttributeError) as error:
+        raise EvidensError(
+            f"{path}: this model was saved by an older evidens whose modules have moved ({error}); "
+            "retrain it with `evidens train`"
+        ) from None
+
+
 class EvidensPyfunc(PythonModel):
     """Raw page text (column `text`, optional `source`) or Effort records (column `effort`, JSON) in;
     per-criterion predictions (PREDICTION_COLUMNS) out, from the packed EvidensModel. Each input row is
@@ -224,7 +236,7 @@ class EvidensPyfunc(PythonModel):
     it returns one row per input row, column `predictions` holding that page's rows as JSON (for Spark)."""
 
     def load_context(self, context) -> None:
-        self.model: EvidensModel = joblib.load(context.artifacts["model"])
+        self.model: EvidensModel = load_fitted_model(Path(context.artifacts["model"]))
 
     @staticmethod
     def _efforts_of(row: pd.Series, index: int) -> list[Effort]:
@@ -237,7 +249,7 @@ class EvidensPyfunc(PythonModel):
         return records_from_text(source, normalise_text(str(row["text"])))
 
     def predict(self, context, model_input: pd.DataFrame, params: dict | None = None) -> pd.DataFrame:
-        from pipeline.model import parse_prior
+        from pipeline.judgement.model import parse_prior
 
         given = (params or {}).get("prior") or ""
         prior = parse_prior(given) if given else None
@@ -344,6 +356,13 @@ def load_pyfunc(uri: str):
             f"cannot load the model {uri} from {mlflow.get_tracking_uri()} ({_first_line(error)}): "
             "train one with `evidens train`, or name a registered one with --model models:/evidens/<version>"
         ) from None
+
+
+def per_page_spark_udf(spark, model_uri: str):
+    """The registered model as a Spark UDF with its per-page output: one JSON array of prediction rows per page."""
+    return mlflow.pyfunc.spark_udf(
+        spark, model_uri, result_type="string", env_manager="local", params={"output": "per_page"}
+    )
 
 
 def predict_texts(model_uri: str, texts: Sequence[tuple[str, str]], prior: str = "") -> pd.DataFrame:

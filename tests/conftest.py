@@ -61,7 +61,7 @@ def labelled_efforts(ingested) -> list[Effort]:
 @pytest.fixture(scope="session")
 def fake_model(labelled_efforts):
     """An EvidensModel on the fake embedder (default rules head), fitted on the two labelled pages."""
-    from pipeline.model import EvidensModel
+    from pipeline.judgement.model import EvidensModel
 
     return EvidensModel(embedder="fake").fit(labelled_efforts)
 

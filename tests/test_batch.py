@@ -11,10 +11,10 @@ import time
 
 import pytest
 from conftest import REPO, TAARNBY, make_effort_page, run_cli
+from scaffolding import write_varied_pages
 
-from pipeline.batch import OUTPUTS, STATE_DIR
+from pipeline.batch.run import OUTPUTS, STATE_DIR
 from pipeline.records import PREDICTION_COLUMNS
-from pipeline.synthetic import write_varied_pages
 
 SOURCES = [REPO / "corpus" / "raw" / "odsherred_tidlig_jobrettet_indsats.txt", TAARNBY]
 
@@ -101,7 +101,7 @@ def test_killed_batch_resumes_to_the_same_outputs_and_a_rerun_does_no_work(
 
 def test_a_page_that_fails_is_rejected_and_the_batch_goes_on(tmp_path, monkeypatch):
     """A fake scorer (no model) that breaks on one page: that page is rejected with the error, the rest kept."""
-    from pipeline import batch
+    from pipeline.batch import run as batch
 
     class BreaksOnTaarnby:
         def __init__(self, model_uri, cache=None):

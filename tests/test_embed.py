@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from scaffolding import build_tiny_sentence_transformer
 
 from pipeline.embed import CachedEmbedder, get_embedder, registered_embedders
-from pipeline.embed.tiny_model import build_tiny_sentence_transformer
 
 TEXTS = [
     "Borgere får samtaler hver 14. dag.",

@@ -10,7 +10,8 @@ import pytest
 from conftest import run_cli
 
 from pipeline.embed import CachedEmbedder, get_embedder
-from pipeline.evidence import (
+from pipeline.evidence.evaluate import GOLD_FILE, load_gold, retrieval_table
+from pipeline.evidence.retrieval import (
     bm25_scores,
     context_texts,
     criterion_queries,
@@ -21,9 +22,8 @@ from pipeline.evidence import (
     reciprocal_rank_fusion,
     score_criteria,
 )
-from pipeline.evidence_eval import GOLD_FILE, load_gold, retrieval_table
+from pipeline.evidence.segment import segment_effort, segment_efforts
 from pipeline.records import Effort, Sections
-from pipeline.segment import segment_effort, segment_efforts
 
 EVIDENCE_FIELDS = [
     "effort_id",

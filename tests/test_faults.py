@@ -19,13 +19,13 @@ import numpy as np
 import pytest
 from conftest import ODSHERRED, REPO, TAARNBY, FakeEmbedder, make_effort_page
 
-from pipeline import batch
-from pipeline.batch import OUTPUTS, BatchLocked, output_lock, run_batch
+from pipeline.batch import run as batch
+from pipeline.batch.run import OUTPUTS, BatchLocked, output_lock, run_batch
 from pipeline.cli import entry
 from pipeline.corpus import EFFORTS_FILE
 from pipeline.embed.cache import CachedEmbedder
+from pipeline.evidence.segment import MAX_SENTENCE_CHARS, bounded_pieces
 from pipeline.ingest.readers import load_page
-from pipeline.segment import MAX_SENTENCE_CHARS, bounded_pieces
 from pipeline.tables import FORMULA_STARTS, neutralise, read_csv, restore
 
 HOSTILE_ITEM = '=HYPERLINK("http://x","klik") borgere får samtaler'
@@ -141,7 +141,7 @@ def _sources(out: Path) -> list[str]:
 def test_a_kill_during_the_final_rebuild_resumes_to_the_uninterrupted_result(
     tmp_path, fake_scorer, monkeypatch
 ):
-    import pipeline.report
+    import pipeline.outputs.report
 
     pages = _pages(tmp_path / "in", ODSHERRED)
     whole, broken = tmp_path / "whole", tmp_path / "broken"
@@ -152,7 +152,7 @@ def test_a_kill_during_the_final_rebuild_resumes_to_the_uninterrupted_result(
     def killed(*args, **kwargs):
         raise KeyboardInterrupt  # data files renamed, report not yet: the mixed state of a real kill
 
-    monkeypatch.setattr(pipeline.report, "write_report", killed)
+    monkeypatch.setattr(pipeline.outputs.report, "write_report", killed)
     with pytest.raises(KeyboardInterrupt):
         run_batch(pages, broken, "unused")
     monkeypatch.undo()
@@ -389,8 +389,8 @@ def test_special_entries_are_rejected_with_their_reason(tmp_path, monkeypatch, c
 
 
 def test_a_paragraph_without_full_stops_is_cut_into_bounded_pieces():
+    from pipeline.evidence.segment import segment_efforts
     from pipeline.records import Effort, Sections
-    from pipeline.segment import segment_efforts
 
     blob = ("Borgerne får hjælp af jobkonsulenten hver uge " * 3000).strip()
     effort = Effort(effort_id="e", source="s", content_sha256="c", kind="effort_page",

@@ -8,7 +8,10 @@ import numpy as np
 import pytest
 from conftest import make_effort_page, run_cli
 
-from pipeline.flags import (
+from pipeline.ingest import ingest_paths
+from pipeline.ingest.criteria import CriteriaCatalogue
+from pipeline.judgement.model import answer_units
+from pipeline.outputs.flags import (
     all_flags,
     cross_test_contradictions,
     expected_ordinal_distance,
@@ -18,11 +21,8 @@ from pipeline.flags import (
     unsupported_claims,
     wording_mismatches,
 )
-from pipeline.ingest import ingest_paths
-from pipeline.ingest.criteria import CriteriaCatalogue
-from pipeline.model import answer_units
+from pipeline.outputs.support import flag_quality, load_support
 from pipeline.records import FLAG_COLUMNS, Prediction
-from pipeline.support import flag_quality, load_support
 
 
 def _prediction(
@@ -124,8 +124,8 @@ def test_cross_test_contradiction_on_a_generated_page(tmp_path):
 def test_flags_against_the_hand_checked_support_set(ingested, embedding_cache):
     """Regression: the corpus's flags (real e5, out of fold) against labels/support.csv, one reader's check of
     every labelled item. The figures are in the README; a change that makes them worse fails here."""
-    from pipeline.classify.evaluate import leave_one_effort_out
-    from pipeline.model import EvidensModel
+    from pipeline.judgement.evaluate import leave_one_effort_out
+    from pipeline.judgement.model import EvidensModel
 
     labelled = [e for e in ingested.efforts if e.tests]
     predictions = leave_one_effort_out(

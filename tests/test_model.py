@@ -14,8 +14,10 @@ from sklearn.base import clone
 from sklearn.metrics import confusion_matrix as sk_confusion
 from sklearn.utils.estimator_checks import check_estimator
 
-from pipeline import heads
-from pipeline.classify.evaluate import (
+from pipeline.defaults import SILENT_PRIOR
+from pipeline.ingest import ingest_paths
+from pipeline.judgement import heads
+from pipeline.judgement.evaluate import (
     BASELINES,
     _confusion_metrics,
     _point_metrics,
@@ -23,12 +25,10 @@ from pipeline.classify.evaluate import (
     leave_one_effort_out,
     within_page_auc,
 )
-from pipeline.classify.model import OrdinalLogisticClassifier
-from pipeline.defaults import SILENT_PRIOR
-from pipeline.ingest import ingest_paths
-from pipeline.model import EvidensModel, parse_prior
+from pipeline.judgement.model import EvidensModel, parse_prior
+from pipeline.judgement.ordinal import OrdinalLogisticClassifier
+from pipeline.judgement.stated import load_statement_gold
 from pipeline.records import ANSWER_ORDER, PREDICTION_COLUMNS
-from pipeline.stated import load_statement_gold
 
 STATEMENT_GOLD = REPO / "labels" / "statement_gold.csv"
 
@@ -230,3 +230,15 @@ def test_predictions_say_when_the_head_was_fitted_on_the_page(labelled_efforts):
     assert in_sample == {labelled_efforts[0].effort_id: True, labelled_efforts[1].effort_id: False}
     rules = EvidensModel(embedder="fake", head="rules").fit(labelled_efforts[:1])
     assert not any(p.in_sample for p in rules.predict(labelled_efforts))  # rules never learn the answers
+
+
+def test_a_model_pickled_before_the_stage_packages_fails_with_one_line_to_retrain():
+    """tests/fixtures/model_saved_before_stage_packages.joblib was saved by the code before pipeline/ moved
+    into stage packages (pipeline.model, pipeline.heads, pipeline.stated, ...)."""
+    from pipeline.errors import EvidensError
+    from pipeline.tracking import load_fitted_model
+
+    with pytest.raises(
+        EvidensError, match=r"older evidens whose modules have moved .*pipeline\.\w+.*evidens train"
+    ):
+        load_fitted_model(REPO / "tests" / "fixtures" / "model_saved_before_stage_packages.joblib")

@@ -9,14 +9,14 @@ import io
 import pytest
 from conftest import outside_references
 
-from pipeline.classify.evaluate import leave_one_effort_out
-from pipeline.flags import all_flags
-from pipeline.model import EvidensModel
+from pipeline.judgement.evaluate import leave_one_effort_out
+from pipeline.judgement.model import EvidensModel
+from pipeline.outputs.flags import all_flags
+from pipeline.outputs.report import ReportRow, write_report
+from pipeline.outputs.report.rows import highlighted, honest_figures, report_rows
+from pipeline.outputs.report.screenshot import browser_page, chromium_path
+from pipeline.outputs.review import VERDICT_COLUMNS, read_verdicts
 from pipeline.records import ANSWER_ORDER, Effort, Sections
-from pipeline.report import ReportRow, write_report
-from pipeline.report.rows import highlighted, honest_figures, report_rows
-from pipeline.report.screenshot import browser_page, chromium_path
-from pipeline.review import VERDICT_COLUMNS, read_verdicts
 
 INJECTED = ["<script>window.__pwned = 1</script>", '"><img src=x onerror="window.__pwned = 2">']
 

@@ -10,10 +10,10 @@ import mlflow
 import pytest
 from typer.testing import CliRunner
 
-from pipeline.classify.evaluate import SELF_ASSESSMENT, leave_one_effort_out
 from pipeline.cli import app
-from pipeline.model import EvidensModel
-from pipeline.review import (
+from pipeline.judgement.evaluate import SELF_ASSESSMENT, leave_one_effort_out
+from pipeline.judgement.model import EvidensModel
+from pipeline.outputs.review import (
     VERDICT_COLUMNS,
     VERDICTS_FILE,
     Verdict,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from pipeline.evidence.segment import danish_pipeline, segment_effort
 from pipeline.records import Effort, Sections
-from pipeline.segment import danish_pipeline, segment_effort
 
 
 def _sentences(text: str, section: str = "description") -> list[tuple[str, bool]]:

@@ -37,9 +37,9 @@ def spark():
 def test_spark_udf_gives_the_same_rows_as_predict(spark, trained_model, monkeypatch):
     import mlflow
 
+    from pipeline.batch.spark import score_pages
     from pipeline.ingest.readers import read_page
     from pipeline.records import PREDICTION_COLUMNS
-    from pipeline.spark import score_pages
     from pipeline.tracking import predict_texts
 
     monkeypatch.setenv("MLFLOW_TRACKING_URI", trained_model)

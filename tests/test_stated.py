@@ -7,18 +7,17 @@ import pytest
 from conftest import REPO, FakeEmbedder
 
 from pipeline.errors import EvidensError
-from pipeline.flags import model_disagreements, unsupported_claims
-from pipeline.records import Prediction, Sentence
-from pipeline.stated import (
-    GOLD_COLUMNS,
+from pipeline.evidence.late_interaction import (
     NO_VOCABULARY,
-    load_statement_gold,
     load_vocabulary,
     phrases,
     practice_terms,
     score_page,
     windows,
 )
+from pipeline.judgement.stated import GOLD_COLUMNS, load_statement_gold
+from pipeline.outputs.flags import model_disagreements, unsupported_claims
+from pipeline.records import Prediction, Sentence
 
 GOLD = REPO / "labels" / "statement_gold.csv"
 
@@ -138,7 +137,7 @@ def test_a_claim_on_a_silent_criterion_is_unsupported_and_a_nej_is_contradicted_
 def test_the_detector_ranks_the_real_gold_of_held_out_pages(corpus_dir, embedding_cache):
     """Fitted on the other sources' gold pairs, P(stated) ranks each labelled page's stated criteria above its
     silent ones (real e5, real gold), and is steadier across sources than today's sentence cosine."""
-    from pipeline.stated_eval import SHIPPED, evaluate, page_scores, pairs_of
+    from pipeline.judgement.stated_eval import SHIPPED, evaluate, page_scores, pairs_of
 
     gold = load_statement_gold(GOLD)
     scores = page_scores(corpus_dir, corpus_dir / "labels", "e5-offline", embedding_cache)

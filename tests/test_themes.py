@@ -11,7 +11,7 @@ from conftest import run_cli
 
 from pipeline.embed import CachedEmbedder, get_embedder
 from pipeline.textnorm import stop_words
-from pipeline.themes import (
+from pipeline.themes.model import (
     EXTRA_STOP_WORDS,
     THEME_SECTIONS,
     assign_themes,
@@ -24,7 +24,7 @@ from pipeline.themes import (
     theme_units,
     word_sets,
 )
-from pipeline.themes_output import (
+from pipeline.themes.output import (
     INFO_COLUMNS,
     PASSAGE_COLUMNS,
     explorer_html,

@@ -22,9 +22,9 @@ import matplotlib.pyplot as plt
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from pipeline.io import atomic_write_text
+from pipeline.outputs.report.rows import EffortSummary, ReportRow, ThemesView, effort_summaries
+from pipeline.outputs.review import VERDICT_COLUMNS
 from pipeline.records import ANSWER_ORDER, Effort, Flag
-from pipeline.report.rows import EffortSummary, ReportRow, ThemesView, effort_summaries
-from pipeline.review import VERDICT_COLUMNS
 from pipeline.tables import ESCAPE, FORMULA_STARTS
 
 MAX_POINT_LABELS = 15
@@ -76,7 +76,7 @@ def render_report(
     """The report's HTML. `rows` are shown most suspicious first; `figures` are (predictor, macro-F1 [CI],
     QWK [CI]) rows for the note at the top."""
     environment = Environment(
-        loader=PackageLoader("pipeline.report", "templates"),
+        loader=PackageLoader("pipeline.outputs.report", "templates"),
         autoescape=select_autoescape(enabled_extensions=("html", "j2"), default=True),
     )
     rows = sorted(rows, key=lambda r: -r.confidence)

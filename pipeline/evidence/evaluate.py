@@ -1,6 +1,6 @@
 """Evaluate evidence retrieval against the gold set, and fit the documented model.
 
-`python -m pipeline.evidence_eval [--corpus DIR] [--write-calibration]` prints the README's tables: hit@1, hit@3,
+`python -m pipeline.evidence.evaluate [--corpus DIR] [--write-calibration]` prints the README's tables: hit@1, hit@3,
 MRR and nDCG, each with a 95% bootstrap interval over criteria, for every ranking component on its own, for the
 fused ranking, and per kind of criterion (the test it belongs to; whether it has a measurable part)."""
 
@@ -18,7 +18,7 @@ from sklearn.metrics import balanced_accuracy_score, ndcg_score, roc_auc_score
 
 from pipeline.corpus import load_efforts
 from pipeline.defaults import DEFAULT_CACHE, DEFAULT_CORPUS
-from pipeline.evidence import (
+from pipeline.evidence.retrieval import (
     CALIBRATION_FILE,
     FUSED,
     LEXICAL_ONLY,
@@ -27,10 +27,10 @@ from pipeline.evidence import (
     fit_lexical,
     score_criteria,
 )
-from pipeline.segment import segment_efforts
+from pipeline.evidence.segment import segment_efforts
 from pipeline.stats import mean_with_interval, with_interval
 
-GOLD_FILE = Path(__file__).resolve().parents[1] / "tests" / "gold" / "evidence_gold.json"
+GOLD_FILE = Path(__file__).resolve().parents[2] / "tests" / "gold" / "evidence_gold.json"
 CALIBRATED_EMBEDDERS = ("e5-offline", "tfidf")
 RANK_METRICS = ("hit@1", "hit@3", "MRR", "nDCG@10")
 #: The rankings compared: name -> the components fused (one component: that ranking alone).

@@ -163,7 +163,7 @@ class PageScorer:
             self.model.set_params(cache=str(cache))
 
     def score(self, key: str, source: str, efforts: list[Effort]) -> PageResult:
-        from pipeline.flags import all_flags
+        from pipeline.outputs.flags import all_flags
 
         predictions = self.model.predict(efforts)
         flags = all_flags(efforts, predictions)
@@ -354,8 +354,8 @@ def _built_from(out: Path) -> str | None:
 def write_outputs(out: Path, result_files: Sequence[Path]) -> int:
     """Rebuild the five outputs from these page results, in this order, streaming; return the number of
     efforts."""
-    from pipeline.report import write_report
-    from pipeline.report.rows import report_rows
+    from pipeline.outputs.report import write_report
+    from pipeline.outputs.report.rows import report_rows
 
     efforts_count = 0
     report_efforts: list[Effort] = []

@@ -4,14 +4,14 @@ Units are the sentences of practice text (at least MIN_UNIT_WORDS words; boilerp
 page numbers, download lines or figure captions left out) of every source: the description, experiences,
 organisation and advice sections of effort pages, each municipality's part of a theme page, and the sections of
 a report. Each unit keeps its municipality, effort, section and source kind. Passages of a few consecutive
-sentences can be asked for; sentences themed better on the corpus (`python -m pipeline.themes_eval`).
+sentences can be asked for; sentences themed better on the corpus (`python -m pipeline.themes.evaluate`).
 
 Themes: the units' e5 embeddings (from the cache) are centred (e5's vectors share a large common direction
 that carries no theme) and reduced with PCA, then clustered with Ward's agglomerative clustering, the number of
 themes being the one with the best silhouette between MIN_THEMES and about the square root of the units. Every
 step is deterministic, so the themes do not depend on the seed (the seed only moves the explorer's map).
 Clusters smaller than min_theme_size() are outliers (theme -1). BERTopic's defaults (UMAP + HDBSCAN) were
-measured on the same embeddings and are not used: see `python -m pipeline.themes_eval` and the README.
+measured on the same embeddings and are not used: see `python -m pipeline.themes.evaluate` and the README.
 
 Keywords are Danish keyphrases: word 1-3-grams made only of known content words (no stop word, no fragment),
 scored by class-based TF-IDF (BERTopic's c-TF-IDF) and chosen with maximal marginal relevance, so that they
@@ -35,8 +35,8 @@ from sklearn.feature_extraction.text import CountVectorizer
 from sklearn.metrics import adjusted_rand_score, silhouette_score
 
 from pipeline.embed import Embedder
+from pipeline.evidence.segment import segment_efforts
 from pipeline.records import Effort, Sentence, Theme
-from pipeline.segment import segment_efforts
 from pipeline.textnorm import is_known_word, lemma, normalise_text, stop_words
 
 THEME_SECTIONS = ("description", "experiences", "organisation", "advice")
@@ -136,7 +136,7 @@ def is_boilerplate(text: str) -> bool:
 def theme_units(efforts: Sequence[Effort], sentences_per_passage: int = 1) -> list[Unit]:
     """The practice passages of every effort, theme-page part and report, in corpus order: single sentences,
     or up to `sentences_per_passage` consecutive sentences of one section (a heading or boilerplate line ends
-    a passage). Sentences theme better on this corpus (`python -m pipeline.themes_eval`), so they are the
+    a passage). Sentences theme better on this corpus (`python -m pipeline.themes.evaluate`), so they are the
     default."""
     by_id = {e.effort_id: e for e in efforts}
     runs: list[list[Sentence]] = []

@@ -27,9 +27,9 @@ from decimal import ROUND_HALF_UP, Decimal
 import numpy as np
 
 from pipeline.ingest.wording import answer_level_in_wording
+from pipeline.judgement.stated import STATED_THRESHOLD
 from pipeline.records import ANSWER_ORDER, SCORE_POINTS, Effort, Flag, Prediction
 from pipeline.requirements import NO_FIGURE
-from pipeline.stated import STATED_THRESHOLD
 
 SCORE_RULE = "mean of the answers with Ja = 5, Delvist = 2.5, Nej = 0, rounded half up to one decimal"
 SCORE_TOLERANCE = 0.05  # the published score has one decimal

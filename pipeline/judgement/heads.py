@@ -18,10 +18,10 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils.validation import check_is_fitted
 
-from pipeline.classify.model import RANDOM_STATE, OrdinalLogisticClassifier
+from pipeline.judgement.ordinal import RANDOM_STATE, OrdinalLogisticClassifier
 from pipeline.records import ANSWER_ORDER
 
-#: The features every head sees, one row per answered criterion (see pipeline.model.Judgement.features).
+#: The features every head sees, one row per answered criterion (see pipeline.judgement.model.Judgement.features).
 JUDGEMENT_FEATURES: tuple[str, ...] = (
     "p_stated",
     "dense_top",

@@ -3,7 +3,7 @@
 The **body** reads a page: it segments it, embeds its sentences and each criterion's core requirement (the
 registered embedder, cached where the embedder allows), ranks the evidence (dense + lexical), decides whether
 the page states the criterion at all (P(stated)), and compares what the criterion requires with what the
-evidence says (`pipeline.requirements`). The **head** (`pipeline.heads`, swappable by name) turns those
+evidence says (`pipeline.requirements`). The **head** (`pipeline.judgement.heads`, swappable by name) turns those
 judgement features into P(answer | page), fitted with balanced weights; the model then applies a prior: uniform
 ("balanced", the default, so that every answer can be predicted) or one the user gives for a page.
 
@@ -28,7 +28,8 @@ from sklearn.utils.class_weight import compute_sample_weight
 
 from pipeline.defaults import DEFAULT_EMBEDDER, SILENT_PRIOR, user_cache
 from pipeline.embed.base import Embedder
-from pipeline.evidence import (
+from pipeline.evidence.late_interaction import PageScores, score_page
+from pipeline.evidence.retrieval import (
     CriterionScores,
     RankingSettings,
     criterion_queries,
@@ -37,12 +38,12 @@ from pipeline.evidence import (
     load_ranking_settings,
     score_criteria,
 )
-from pipeline.heads import DEFAULT_HEAD, JUDGEMENT_FEATURES, fit_head, make_head
 from pipeline.ingest.criteria import CriteriaCatalogue
 from pipeline.ingest.wording import core_requirement
+from pipeline.judgement.heads import DEFAULT_HEAD, JUDGEMENT_FEATURES, fit_head, make_head
+from pipeline.judgement.stated import STATED_THRESHOLD, StatedDetector, StatementLabel
 from pipeline.records import ANSWER_ORDER, Effort, Prediction, Sentence
 from pipeline.requirements import Comparison, Requirement, compare, content_words, requirement_of
-from pipeline.stated import STATED_THRESHOLD, PageScores, StatedDetector, StatementLabel, score_page
 
 EVIDENCE_IN_PREDICTION = 3
 
@@ -141,7 +142,7 @@ class EvidensModel(BaseEstimator):
     """Pages in, one Prediction per answered criterion out. Parameters:
 
     embedder   registry name of the dense embedder (e5-offline, tfidf, st:<model>, ...)
-    head       registry name of the head (pipeline.heads.HEADS)
+    head       registry name of the head (pipeline.judgement.heads.HEADS)
     prior      "balanced" (every answer equally likely a priori) or "Ja=..,Delvist=..,Nej=.." for all pages
     silent_prior  the answer distribution of a criterion the page does not state: the text says nothing about
                it, so the head cannot; the default "Nej=0.5,Delvist=0.3,Ja=0.2" leans to "not done", a
@@ -182,7 +183,7 @@ class EvidensModel(BaseEstimator):
         stated detector on the `statement_gold` pairs of any of `efforts` (labelled or not); without such pairs
         P(stated) falls back to the shipped one-feature calibration. `text_answers` maps (effort_id,
         criterion_id) to the answer the text supports (target="text")."""
-        from pipeline.segment import segment_efforts
+        from pipeline.evidence.segment import segment_efforts
 
         parse_prior(self.prior)  # fail before any work
         parse_prior(self.silent_prior)
@@ -257,7 +258,7 @@ class EvidensModel(BaseEstimator):
         self, efforts: Sequence[Effort], statement_gold: Sequence[StatementLabel]
     ) -> StatedDetector | None:
         """The stated detector, fitted on the gold pairs of the training records only."""
-        from pipeline.segment import segment_efforts
+        from pipeline.evidence.segment import segment_efforts
 
         known = {e.effort_id for e in efforts}
         gold = [
@@ -303,7 +304,7 @@ class EvidensModel(BaseEstimator):
 
     def judge(self, efforts: Sequence[Effort]) -> list[Judgement]:
         """The body's reading of every answered criterion of the efforts, each page on its own."""
-        from pipeline.segment import segment_efforts
+        from pipeline.evidence.segment import segment_efforts
 
         assessed = [e for e in efforts if e.tests]
         self.assign_criteria(assessed)

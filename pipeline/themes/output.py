@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.themes import ThemeModel, coverage
+from pipeline.themes.model import ThemeModel, coverage
 
 INFO_COLUMNS = ("theme_id", "size", "label", "keywords", "municipalities", "representative")
 PASSAGE_COLUMNS = ("theme_id", "theme_label", "municipality", "effort_id", "section", "sentence")

@@ -22,16 +22,11 @@ def prediction_struct() -> str:
 
 def score_pages(pages, model_uri: str):
     """pages: a Spark DataFrame with a `text` column (and optionally `source`). Returns one row per criterion."""
-    import mlflow.pyfunc
     from pyspark.sql import functions as F
 
-    udf = mlflow.pyfunc.spark_udf(
-        pages.sparkSession,
-        model_uri,
-        result_type="string",
-        env_manager="local",
-        params={"output": "per_page"},
-    )
+    from pipeline.tracking import per_page_spark_udf
+
+    udf = per_page_spark_udf(pages.sparkSession, model_uri)
     inputs = [F.col(c) for c in ("text", "source") if c in pages.columns]
     scored = pages.withColumn("_predictions", udf(*inputs))
     rows = scored.select(F.explode(F.from_json("_predictions", f"array<{prediction_struct()}>")).alias("p"))

@@ -13,7 +13,7 @@ sum of 1 / (60 + rank); no weights to tune):
 - `bm25_context`: the same BM25 over each sentence in its context (`context_texts`: the section's title, the
   lead-in heading above it, the sentence before and the one after), so that a sentence that continues or
   introduces the practice the criterion asks for is found with it.
-- `late_interaction`: the stated detector's reading (pipeline.stated): per sentence, the weakest phrase matches
+- `late_interaction`: the stated detector's reading (pipeline.judgement.stated): per sentence, the weakest phrase matches
   of the criterion within that sentence's windows, minus the sentence's mean over the page's criteria, so that
   a generic sentence that matches every criterion a little is down-weighted.
 `dense_context` (e5 over the same contexts) is scored for the evaluation only: fused in, it lowered the figures
@@ -21,7 +21,7 @@ on the gold set (docs/evidence_eval.txt).
 
 Whether the page documents the criterion at all is a one-feature logistic model of the best dense score (the
 best lexical score for an embedder without its own calibration), fitted on the gold set with balanced class
-weights (pipeline/evidence_calibration.json, made by `python -m pipeline.evidence_eval --write-calibration`).
+weights (pipeline/evidence/evidence_calibration.json, made by `python -m pipeline.evidence.evaluate --write-calibration`).
 `documented` is its probability >= 0.5: with balanced weights, that is the point where missing a documented
 criterion and flagging an undocumented one cost the same, whatever the share of documented criteria.
 """
@@ -274,7 +274,7 @@ def late_interaction(
     weakest phrase matches, within that sentence's windows), down-weighted and raw. A sentence that matches most
     of the page's criteria is generic ("Jobformidleren, som får ansvaret for den virksomhedsrettede indsats"):
     its mean match over the page's criteria is taken off."""
-    from pipeline.stated import score_page
+    from pipeline.evidence.late_interaction import score_page
 
     criteria = dict(criterion_queries(effort))
     match = score_page(effort.effort_id, sentences, criteria, embedder).sentence_match
@@ -355,7 +355,7 @@ def evidence_scores(
     them were asked for, so the scores of one effort do not depend on the selection. A trained model passes
     the one fitted on its training corpus: then each effort is scored on its own, the same whether it comes
     alone (batch), with others (predict) or in a Spark partition. Returns the lexical embedder used."""
-    from pipeline.segment import segment_efforts
+    from pipeline.evidence.segment import segment_efforts
 
     assessed = [e for e in efforts if e.tests]
     wanted = [e for e in assessed if effort_ids is None or e.effort_id in effort_ids]

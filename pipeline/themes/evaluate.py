@@ -1,6 +1,6 @@
 """Measure the themes: units (sentences or short passages), and against BERTopic's defaults on the same embeddings.
 
-`python -m pipeline.themes_eval [--corpus DIR] [--seeds 5]` prints two tables.
+`python -m pipeline.themes.evaluate [--corpus DIR] [--seeds 5]` prints two tables.
 
 Units: evidens's themes over single sentences and over passages of up to 2 and 3 consecutive sentences, with
 the NPMI of their keywords over one reference that does not depend on the units: 10-word windows over the
@@ -27,7 +27,7 @@ from pipeline.corpus import load_efforts
 from pipeline.defaults import DEFAULT_CACHE, DEFAULT_CORPUS
 from pipeline.embed import CachedEmbedder, get_embedder
 from pipeline.records import Effort
-from pipeline.themes import (
+from pipeline.themes.model import (
     Cooccurrence,
     ThemeModel,
     coverage,

@@ -6,7 +6,7 @@ multinomial logistic regression, for the ablation. `classes_` is in the given `l
 for evidens), never in scikit-learn's alphabetical order, and `probability_columns` names the columns of
 `predict_proba`.
 
-`pipeline.heads` wraps it as the `ordinal` head of `EvidensModel`.
+`pipeline.judgement.heads` wraps it as the `ordinal` head of `EvidensModel`.
 """
 
 from __future__ import annotations

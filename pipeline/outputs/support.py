@@ -4,7 +4,7 @@ For each labelled item a reader of this project recorded whether the page's text
 `supported`, `over-claimed` (the text states less than the claim, or nothing, for a Ja or Delvist),
 `understated` (the text states more than the claim) or `unclear`, with a one-line reason. It is one reader's
 judgement of two pages, not ground truth; the flags are measured against it.
-`python -m pipeline.support [FLAGS_CSV] [SUPPORT_CSV]` prints the figures.
+`python -m pipeline.outputs.support [FLAGS_CSV] [SUPPORT_CSV]` prints the figures.
 """
 
 from __future__ import annotations

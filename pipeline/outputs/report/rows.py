@@ -11,8 +11,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pipeline.flags import recomputed_score
 from pipeline.ingest.wording import core_requirement
+from pipeline.outputs.flags import recomputed_score
 from pipeline.records import ANSWER_ORDER, SCORE_POINTS, Effort, Flag, Prediction
 from pipeline.requirements import content_words
 from pipeline.stats import with_interval

@@ -21,10 +21,10 @@ from sklearn.model_selection import LeaveOneGroupOut
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from pipeline.heads import HEADS, JUDGEMENT_FEATURES
-from pipeline.model import EvidensModel, Judgement, prediction_from
+from pipeline.judgement.heads import HEADS, JUDGEMENT_FEATURES
+from pipeline.judgement.model import EvidensModel, Judgement, prediction_from
+from pipeline.judgement.stated import StatementLabel
 from pipeline.records import ANSWER_ORDER, Effort, Prediction
-from pipeline.stated import StatementLabel
 from pipeline.stats import BOOTSTRAP_SAMPLES, BOOTSTRAP_SEED, with_interval
 
 PRIOR_STRENGTH = 2.0  # pseudo-answers of the global prior added to each criterion's own answers

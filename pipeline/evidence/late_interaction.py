@@ -1,24 +1,14 @@
-"""Stated or silent: does a page state the practice a criterion asks for?
+"""Late interaction: a criterion read at the grain of a practice, on one page.
 
-Every criterion and every page of this domain share a topic (job consultants, citizens, conversations,
-companies), so a whole-sentence similarity measures the topic, not the practice. The detector reads at a finer
-grain and against the page's own baseline:
-
-- `late_interaction`: the criterion's content words are cut into short phrases (PHRASE_WORDS words), the
-  page into windows (WINDOW_WORDS words, inside a sentence), role names mapped to one role in both; each phrase
-  takes its best dense match among the windows (ColBERT-style late interaction over e5 vectors), and the
-  WEAKEST_PHRASES weakest of those matches are averaged: every part of the practice must be on the page;
-- `term_coverage`: the share of the criterion's practice terms, each weighted by how rare it is across the
-  catalogue, that one sentence and its neighbours contain; roles are mapped to one role and generic words are
-  dropped (`pipeline/vocabulary.csv`), so that "arbejdsmarkedsrådgiver" is a "jobkonsulent" and "borger" or a
-  role never counts on its own;
-- `sentence_cosine`: the best whole-sentence dense cosine (the detector this one replaces);
-- `requirement_bm25`: the best BM25 score over the requirement's parts (pipeline.evidence's ranker).
-
-Each score is centred on the page: minus its mean over every criterion of the catalogue on that page (no labels
-needed, so a new page is centred the same way). A long page that matches everything a little no longer looks
-like it states everything. `StatedDetector` is a small calibrated combination of the centred scores, fitted on
-hand-labelled pairs (`labels/statement_gold.csv`) inside `EvidensModel.fit`.
+The criterion's content words are cut into short phrases (PHRASE_WORDS words), the page into windows
+(WINDOW_WORDS words, inside a sentence), role names mapped to one role in both (vocabulary.csv: so that
+"arbejdsmarkedsrådgiver" is a "jobkonsulent"); each phrase takes its best dense match among the windows
+(ColBERT-style late interaction over e5 vectors), and the WEAKEST_PHRASES weakest of those matches are averaged:
+every part of the practice must be on the page. A window maps back to its whole sentence (`sentence_match`), so
+the same reading ranks evidence. `score_page` also gives, for comparison, the rarity-weighted coverage of the
+criterion's practice terms (roles and generic words never count), the best whole-sentence cosine and the best
+BM25 score over the requirement's parts. `pipeline.judgement.stated` calibrates the late-interaction score into
+P(stated).
 """
 
 from __future__ import annotations
@@ -32,95 +22,20 @@ from functools import cache
 from pathlib import Path
 
 import numpy as np
-from sklearn.base import BaseEstimator
-from sklearn.linear_model import LogisticRegression
-from sklearn.preprocessing import StandardScaler
 
 from pipeline.embed import Embedder
-from pipeline.errors import EvidensError
 from pipeline.records import Sentence
 from pipeline.textnorm import normalise_text
 
 VOCABULARY_FILE = Path(__file__).with_name("vocabulary.csv")
-STATEMENT_GOLD_FILE = Path("labels") / "statement_gold.csv"
-STATEMENT_LABELS = ("silent", "partly", "states")  # ordered: silent < partly < states
-GOLD_COLUMNS = (
-    "record_id",
-    "source_file",
-    "municipality",
-    "criterion_id",
-    "label",
-    "quote",
-    "note",
-    "annotator",
-)
 PHRASE_WORDS = 4
 WINDOW_WORDS = 8
 WEAKEST_PHRASES = 2
-STATED_THRESHOLD = (
-    0.5  # balanced class weights: missing a stated practice and flagging a silent one cost alike
-)
 SCORES = ("late_interaction", "term_coverage", "sentence_cosine", "requirement_bm25")
 DETECTOR_SCORES = ("late_interaction",)  # chosen by worst-fold AUC: docs/stated_eval.txt
 _WORD = re.compile(r"[0-9a-zæøåéü]+(?:[-/][0-9a-zæøåéü]+)*", re.I)
 
 
-# -- the statement gold ---------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class StatementLabel:
-    record_id: str
-    source_file: str
-    criterion_id: str
-    label: str
-    quotes: tuple[str, ...]
-
-    @property
-    def stated(self) -> bool:
-        return self.label != "silent"
-
-
-def load_statement_gold(path: Path = STATEMENT_GOLD_FILE) -> list[StatementLabel]:
-    """The hand-labelled pairs; a malformed row is an EvidensError naming the file, the line and what was
-    expected. Leading lines starting with '#' are the file's header."""
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
-    except (OSError, UnicodeDecodeError) as error:
-        raise EvidensError(f"{path}: cannot read the statement gold ({error})") from None
-    skipped = 0
-    while skipped < len(lines) and lines[skipped].startswith("#"):
-        skipped += 1
-    reader = csv.DictReader(lines[skipped:])
-    missing = [c for c in GOLD_COLUMNS if c not in (reader.fieldnames or [])]
-    if missing:
-        raise EvidensError(f"{path}: line {skipped + 1}: missing column(s) {', '.join(missing)}")
-    labels, seen = [], set()
-    for row in reader:
-        line = skipped + reader.line_num
-        if any(row.get(c) is None for c in GOLD_COLUMNS):
-            raise EvidensError(f"{path}: line {line}: expected {len(GOLD_COLUMNS)} fields")
-        label, quote = row["label"].strip(), row["quote"].strip()
-        if label not in STATEMENT_LABELS:
-            raise EvidensError(
-                f"{path}: line {line}: label {label!r}, expected one of {', '.join(STATEMENT_LABELS)}"
-            )
-        if not row["record_id"].strip() or not row["criterion_id"].startswith("crit-"):
-            raise EvidensError(f"{path}: line {line}: expected a record_id and a criterion_id crit-...")
-        if (label == "silent") == bool(quote):
-            raise EvidensError(
-                f"{path}: line {line}: a {label} pair must {'not ' * (label == 'silent')}quote"
-            )
-        key = (row["record_id"], row["criterion_id"])
-        if key in seen:
-            raise EvidensError(f"{path}: line {line}: pair {key[0]} / {key[1]} labelled twice")
-        seen.add(key)
-        quotes = tuple(q.strip() for q in quote.split(" || ") if q.strip())
-        labels.append(
-            StatementLabel(row["record_id"], row["source_file"], row["criterion_id"], label, quotes)
-        )
-    return labels
-
-
-# -- words, roles and generic words ---------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Vocabulary:
     """Role names mapped to one role, and generic words: neither states a practice on its own."""
@@ -271,7 +186,7 @@ def score_page(
     weights: Mapping[str, float] | None = None,
 ) -> PageScores:
     """Every score of every criterion on one page (its non-heading sentences)."""
-    from pipeline.evidence import bm25_scores, part_tokens
+    from pipeline.evidence.retrieval import bm25_scores, part_tokens
 
     vocabulary = load_vocabulary() if vocabulary is None else vocabulary
     weights = term_weights(criteria_texts, vocabulary) if weights is None else weights
@@ -310,28 +225,3 @@ def score_page(
         raw["sentence_cosine"][row] = float((sentence_vectors @ query_vectors[row]).max())
         raw["requirement_bm25"][row] = float(bm25[row].max(initial=0.0))
     return PageScores(effort_id, ids, raw, match)
-
-
-# -- the detector ---------------------------------------------------------------------------------------------
-class StatedDetector(BaseEstimator):
-    """P(stated) from a page's centred scores: a balanced logistic regression over `scores`, so that 0.5 is
-    where missing a stated practice and flagging a silent one cost alike. `fit(X, y)`: X rows from
-    `PageScores.row(criterion_id, scores)`, y True where the gold says states or partly."""
-
-    def __init__(self, scores: Sequence[str] = DETECTOR_SCORES, C: float = 1.0):
-        self.scores = scores
-        self.C = C
-
-    def fit(self, X, y) -> StatedDetector:
-        X, y = np.asarray(X, dtype=float), np.asarray(y, dtype=bool)
-        if y.all() or not y.any():
-            raise ValueError("the statement gold of the training records needs stated and silent pairs")
-        self.scaler_ = StandardScaler().fit(X)
-        self.model_ = LogisticRegression(C=self.C, class_weight="balanced", max_iter=1000)
-        self.model_.fit(self.scaler_.transform(X), y)
-        self.n_pairs_ = len(y)
-        return self
-
-    def predict_proba(self, X) -> np.ndarray:
-        X = np.asarray(X, dtype=float).reshape(-1, len(self.scores))
-        return self.model_.predict_proba(self.scaler_.transform(X))[:, 1]

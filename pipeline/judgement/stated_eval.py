@@ -1,6 +1,6 @@
 """Stated or silent, measured: every candidate detector under leave-one-source-out on the statement gold.
 
-`python -m pipeline.stated_eval [--out docs/stated_eval.txt]` (needs `evidens ingest corpus/raw` first). A fold
+`python -m pipeline.judgement.stated_eval [--out docs/stated_eval.txt]` (needs `evidens ingest corpus/raw` first). A fold
 is one source file (Tårnby, Odsherred, the theme page's seven municipalities, the JobFirst report): each
 candidate's calibration is fitted on the other sources' gold pairs and scored on the held-out one. Positive =
 the gold says states or partly. Reported per candidate: ROC AUC pooled over the out-of-fold probabilities (with
@@ -18,17 +18,14 @@ from pathlib import Path
 import numpy as np
 from sklearn.metrics import brier_score_loss, roc_auc_score
 
-from pipeline.stated import (
+from pipeline.evidence.late_interaction import (
     DETECTOR_SCORES,
     NO_VOCABULARY,
-    STATED_THRESHOLD,
     PageScores,
-    StatedDetector,
-    StatementLabel,
-    load_statement_gold,
     load_vocabulary,
     score_page,
 )
+from pipeline.judgement.stated import STATED_THRESHOLD, StatedDetector, StatementLabel, load_statement_gold
 
 CANDIDATES: dict[str, tuple[tuple[str, ...], bool]] = {  # name -> (scores, centred on the page)
     "sentence cosine (today's P(stated) feature)": (("sentence_cosine",), False),
@@ -59,10 +56,10 @@ def page_scores(
 ) -> dict[str, PageScores]:
     """Every criterion of the catalogue scored on every record of the corpus."""
     from pipeline.corpus import load_efforts
-    from pipeline.evidence import dense_embedder, fit_lexical
+    from pipeline.evidence.retrieval import dense_embedder, fit_lexical
+    from pipeline.evidence.segment import segment_efforts
     from pipeline.ingest.criteria import CriteriaCatalogue
     from pipeline.ingest.wording import core_requirement
-    from pipeline.segment import segment_efforts
 
     efforts = load_efforts(corpus)
     catalogue = CriteriaCatalogue.load(labels / "criteria.csv")
@@ -207,7 +204,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     )[0]
     with_vocabulary = load_vocabulary()
     text += (
-        f"\n\nwithout the role/generic vocabulary ({len(with_vocabulary.canonical)} terms, pipeline/vocabulary.csv): "
+        f"\n\nwithout the role/generic vocabulary ({len(with_vocabulary.canonical)} terms, pipeline/evidence/vocabulary.csv): "
         f"shipped pooled AUC {without.pooled:.2f}, worst fold {without.worst:.2f}, mean {without.mean:.2f}"
     )
     print(text)

@@ -1,6 +1,6 @@
 """Take the README's screenshot of a report in headless Chromium (Playwright with the system's Chromium).
 
-`python -m pipeline.report.screenshot [REPORT_HTML] [PNG]` (defaults: reports/report.html, docs/report.png).
+`python -m pipeline.outputs.report.screenshot [REPORT_HTML] [PNG]` (defaults: reports/report.html, docs/report.png).
 Needs the `dev` extra (Playwright) and a Chromium on PATH (Debian: `apt-get install chromium`).
 """
 
