@@ -134,9 +134,7 @@ class Prediction(BaseModel):
 PREDICTION_COLUMNS: tuple[str, ...] = tuple(Prediction.model_fields)
 
 
-FlagReason = Literal[
-    "model_disagrees", "unsupported_claim", "wording_mismatch", "cross_test_contradiction", "score_mismatch"
-]
+FlagReason = str  # a code registered in pipeline.outputs.flags.FLAG_CHECKS
 
 
 class Flag(BaseModel):

@@ -155,3 +155,24 @@ def test_cli_flag_writes_flags_csv_and_report(corpus_dir, tmp_path, embedding_ca
         if row["criterion_id"]:
             assert predicted[(row["effort_id"], row["criterion_id"], row["test_kind"])] == row["predicted"]
     assert (out / "report.html").read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
+
+
+def test_a_new_flag_check_is_one_function_and_one_registration(monkeypatch):
+    """A check registered from outside (here: a test) runs in all_flags with the built-in ones."""
+    from pipeline.outputs import flags as flag_module
+
+    monkeypatch.setattr(flag_module, "FLAG_CHECKS", dict(flag_module.FLAG_CHECKS))
+
+    @flag_module.register_flag_check("generated_check", "a check registered by a test")
+    def every_ja(efforts, predictions):
+        return [
+            flag_module._flag(p, "generated_check", 0.5, "a Ja")
+            for p in predictions
+            if p.self_assessed == "Ja"
+        ]
+
+    predictions = [_prediction("Ja", criterion="c1"), _prediction("Nej", criterion="c2")]
+    found = [f for f in all_flags([], predictions) if f.reason == "generated_check"]
+    assert len(found) == 1 and found[0].explanation == "a Ja"
+    assert flag_module.FLAG_CHECKS["generated_check"].words == "a check registered by a test"
+    assert set(flag_module.FLAG_CHECKS) >= {"model_disagrees", "unsupported_claim", "score_mismatch"}

@@ -154,11 +154,11 @@ def test_no_fold_sees_the_effort_it_scores_and_the_table_is_complete(ingested, m
     )
     scored = [set(s) for _, s in evaluation.folds]
     assert len(scored) == 2 and all(len(s) == 1 for s in scored)
-    assert len(fitted_on) == 4  # two heads in each of two folds, fold by fold
+    assert len(fitted_on) == 2  # the body is fitted once per fold; the two heads share it
     for fit, seen in enumerate(fitted_on):  # every fit of a fold is disjoint from the effort that fold scores
-        assert seen and seen.isdisjoint(scored[fit // 2])
+        assert seen and seen.isdisjoint(scored[fit])
         # the stated detector learnt from the gold of the other records (unlabelled ones too), never this one
-        assert len(gold_of[fit]) == 9 and gold_of[fit].isdisjoint(scored[fit // 2])
+        assert len(gold_of[fit]) == 9 and gold_of[fit].isdisjoint(scored[fit])
     assert {"model (rules head)", "model (logistic head)", *BASELINES} <= set(evaluation.metrics)
     metrics = evaluation.metrics["model (rules head)"]
     assert metrics["macro_f1_low"] <= metrics["macro_f1"] <= metrics["macro_f1_high"]
@@ -242,3 +242,24 @@ def test_a_model_pickled_before_the_stage_packages_fails_with_one_line_to_retrai
         EvidensError, match=r"older evidens whose modules have moved .*pipeline\.\w+.*evidens train"
     ):
         load_fitted_model(REPO / "tests" / "fixtures" / "model_saved_before_stage_packages.joblib")
+
+
+def test_predict_leaves_its_input_unchanged(fake_model, labelled_efforts):
+    blank = [e.model_copy(deep=True) for e in labelled_efforts]
+    for effort in blank:
+        for test in effort.tests:
+            for answer in test.answers:
+                answer.criterion_id = ""
+    before = [e.model_dump_json() for e in blank]
+    predictions = fake_model.predict(blank)
+    assert [e.model_dump_json() for e in blank] == before
+    assert len(predictions) == 47 and all(p.criterion_id.startswith("crit-") for p in predictions)
+
+
+def test_a_second_head_shares_the_fitted_body(fake_model, labelled_efforts):
+    logistic = fake_model.with_head("logistic")
+    assert logistic.stated_ is fake_model.stated_ and logistic.catalogue_ is fake_model.catalogue_
+    assert logistic.head == "logistic" and fake_model.head == "rules"
+    fresh = clone(fake_model).set_params(head="logistic").fit(labelled_efforts)
+    judgements = fake_model.judge(labelled_efforts)
+    assert np.allclose(logistic.probabilities(judgements), fresh.probabilities(judgements))

@@ -165,6 +165,7 @@ class PageScorer:
     def score(self, key: str, source: str, efforts: list[Effort]) -> PageResult:
         from pipeline.outputs.flags import all_flags
 
+        efforts = self.model.with_criteria(efforts)  # the stored records carry their criterion ids
         predictions = self.model.predict(efforts)
         flags = all_flags(efforts, predictions)
         return PageResult(

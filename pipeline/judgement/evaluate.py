@@ -227,20 +227,17 @@ def leave_one_effort_out(
     fold_probabilities: dict[str, list[np.ndarray]] = {name: [] for name in names}
     for train, test in splits:
         train_efforts, test_efforts = [assessed[i] for i in train], [assessed[i] for i in test]
+        body = clone(model).fit(
+            [*train_efforts, *unlabelled], text_answers=text_answers, statement_gold=statement_gold
+        )  # fitted once per fold; every head shares it
+        test_judgements, train_judgements = body.judge(test_efforts), body.judge(train_efforts)
+        evaluation.judgements.extend(test_judgements)
+        fold_probabilities["model, prior = training answers"].append(
+            body.probabilities(test_judgements, body.train_prior_)
+        )
         for head in order:
-            fitted = (
-                clone(model)
-                .set_params(head=head)
-                .fit([*train_efforts, *unlabelled], text_answers=text_answers, statement_gold=statement_gold)
-            )
-            test_judgements = fitted.judge(test_efforts)
+            fitted = body if head == model.head else body.with_head(head)
             fold_probabilities[MODEL.format(head=head)].append(fitted.probabilities(test_judgements))
-            if head == model.head:
-                train_judgements = fitted.judge(train_efforts)
-                evaluation.judgements.extend(test_judgements)
-                fold_probabilities["model, prior = training answers"].append(
-                    fitted.probabilities(test_judgements, fitted.train_prior_)
-                )
         X_train, X_test = EvidensModel._matrix(train_judgements), EvidensModel._matrix(test_judgements)
         y_train = np.array([j.unit.self_assessed for j in train_judgements])
         for name, baseline in BASELINES.items():

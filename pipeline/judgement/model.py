@@ -226,10 +226,20 @@ class EvidensModel(BaseEstimator):
             if self.target == "text"
             else ""
         )
+        self.train_matrix_, self.train_answers_ = self._matrix(judgements), y
         self.head_ = fit_head(
-            make_head(self.head), self._matrix(judgements), y, compute_sample_weight("balanced", y)
+            make_head(self.head), self.train_matrix_, y, compute_sample_weight("balanced", y)
         )
         return self
+
+    def with_head(self, head: str) -> EvidensModel:
+        """This fitted model with another head fitted on the same judgements: the body (catalogue, lexical
+        statistics, stated detector) is shared, not fitted again."""
+        model = copy.copy(self)
+        model.head = head
+        y = self.train_answers_
+        model.head_ = fit_head(make_head(head), self.train_matrix_, y, compute_sample_weight("balanced", y))
+        return model
 
     # -- the body -----------------------------------------------------------------------------------------------
     def _criteria_texts(self, efforts: Sequence[Effort] = ()) -> dict[str, str]:
@@ -291,23 +301,27 @@ class EvidensModel(BaseEstimator):
         }
         super().__setstate__({**defaults, **state})
 
-    def assign_criteria(self, efforts: Sequence[Effort]) -> None:
-        """Give every answer without a criterion id the id of the known criterion it means (in place). The
-        fitted catalogue itself is left as it was: predicting never changes the model."""
-        missing = [e for e in efforts if any(not a.criterion_id for t in e.tests for a in t.answers)]
+    def with_criteria(self, efforts: Sequence[Effort]) -> list[Effort]:
+        """The efforts with every answer's criterion id set to the known criterion it means: copies of those that
+        lacked one, the others as they are. Neither the input nor the fitted catalogue is changed."""
+        missing = {
+            id(e): e.model_copy(deep=True)
+            for e in efforts
+            if any(not a.criterion_id for t in e.tests for a in t.answers)
+        }
         if missing:
             known = [copy.deepcopy(c) for c in self.catalogue_.criteria.values()]
             pins = getattr(self.catalogue_, "pins", [])  # a model fitted before pins existed has none
             CriteriaCatalogue(
                 known, embedder=self._dense(), threshold=self.catalogue_.threshold, pins=pins
-            ).assign(missing)
+            ).assign(list(missing.values()))
+        return [missing.get(id(e), e) for e in efforts]
 
     def judge(self, efforts: Sequence[Effort]) -> list[Judgement]:
         """The body's reading of every answered criterion of the efforts, each page on its own."""
         from pipeline.evidence.segment import segment_efforts
 
-        assessed = [e for e in efforts if e.tests]
-        self.assign_criteria(assessed)
+        assessed = self.with_criteria([e for e in efforts if e.tests])
         sentences = list(segment_efforts(assessed))
         scores = score_criteria(assessed, sentences, self._dense(), self.lexical_)
         by_key = {(s.effort_id, s.criterion_id): s for s in scores}

@@ -21,7 +21,8 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
 import numpy as np
@@ -213,16 +214,59 @@ def score_mismatches(efforts: Sequence[Effort]) -> list[Flag]:
     ]
 
 
+@dataclass(frozen=True)
+class FlagCheck:
+    """One reason a self-assessment is flagged: its code (the CSV's `reason`), the reason in plain words (the
+    report, the docs), and the function that finds its flags among a run's efforts and predictions."""
+
+    reason: str
+    words: str
+    find: Callable[[Sequence[Effort], Sequence[Prediction]], list[Flag]]
+
+
+#: Every flag check, by reason. A new check is one function and one `register_flag_check` call.
+FLAG_CHECKS: dict[str, FlagCheck] = {}
+
+
+def register_flag_check(
+    reason: str, words: str
+) -> Callable[[Callable[[Sequence[Effort], Sequence[Prediction]], list[Flag]]], FlagCheck]:
+    def decorator(find: Callable[[Sequence[Effort], Sequence[Prediction]], list[Flag]]) -> FlagCheck:
+        FLAG_CHECKS[reason] = FlagCheck(reason, words, find)
+        return FLAG_CHECKS[reason]
+
+    return decorator
+
+
+@register_flag_check("model_disagrees", "the page's figures or the model point to another answer")
+def _model_disagrees(efforts: Sequence[Effort], predictions: Sequence[Prediction]) -> list[Flag]:
+    return model_disagreements(predictions)
+
+
+@register_flag_check("unsupported_claim", "claims a practice the page does not state")
+def _unsupported_claim(efforts: Sequence[Effort], predictions: Sequence[Prediction]) -> list[Flag]:
+    return unsupported_claims(predictions)
+
+
+@register_flag_check("wording_mismatch", "the answer contradicts the item's own wording")
+def _wording_mismatch(efforts: Sequence[Effort], predictions: Sequence[Prediction]) -> list[Flag]:
+    return wording_mismatches(predictions)
+
+
+@register_flag_check("cross_test_contradiction", "one criterion answered differently in two tests")
+def _cross_test_contradiction(efforts: Sequence[Effort], predictions: Sequence[Prediction]) -> list[Flag]:
+    return cross_test_contradictions(predictions)
+
+
+@register_flag_check("score_mismatch", "the published score differs from the page's own answers")
+def _score_mismatch(efforts: Sequence[Effort], predictions: Sequence[Prediction]) -> list[Flag]:
+    return score_mismatches(efforts)
+
+
 def all_flags(efforts: Sequence[Effort], predictions: Sequence[Prediction]) -> list[Flag]:
-    """Every flag of every effort, most confident first within each effort. In-sample predictions never raise
-    model_disagrees."""
-    flags = [
-        *model_disagreements(predictions),
-        *unsupported_claims(predictions),
-        *wording_mismatches(predictions),
-        *cross_test_contradictions(predictions),
-        *score_mismatches(efforts),
-    ]
+    """Every registered check's flags, most confident first within each effort. In-sample predictions never
+    raise model_disagrees."""
+    flags = [flag for check in FLAG_CHECKS.values() for flag in check.find(efforts, predictions)]
     order = {e.effort_id: i for i, e in enumerate(efforts)}
     return sorted(
         flags, key=lambda f: (order.get(f.effort_id, len(order)), -f.confidence, f.reason, f.criterion_id)
