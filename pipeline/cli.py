@@ -517,6 +517,45 @@ def evaluate(
     _err(f"MLflow run {run_id} in {uri}")
 
 
+@app.command("evaluate-pages")
+def evaluate_pages(
+    paths: Annotated[
+        list[Path], typer.Argument(help="Labelled page files (.txt, .html) or folders.", exists=True)
+    ],
+    model: Annotated[
+        str, typer.Option(help="MLflow model URI: models:/evidens@champion, models:/evidens/<version>, ...")
+    ] = DEFAULT_MODEL_URI,
+    statement_gold: Annotated[
+        Path | None,
+        typer.Option(
+            help="A statement gold for these pages (the columns of labels/statement_gold.csv).", exists=True
+        ),
+    ] = None,
+    tracking_uri: TrackingUri = None,
+) -> None:
+    """Score a registered model on labelled pages outside the corpus: P(stated) against a statement gold, the
+    classifier against the pages' self-assessments (beside the majority answer), the evidence and the flags."""
+    from pipeline import tracking
+    from pipeline.ingest import ingest_paths
+    from pipeline.judgement.evaluate import evaluate_new_pages, new_pages_text
+    from pipeline.judgement.stated import load_statement_gold
+    from pipeline.outputs.flags import all_flags
+
+    tracking.configure(tracking_uri, create=False)
+    fitted = tracking.load_evidens_model(model)
+    ingested = ingest_paths(paths)
+    for rejection in ingested.rejected:
+        _err(f"  rejected: {rejection.reason}")
+    efforts = [e for e in ingested.efforts if e.tests]
+    if not efforts:
+        raise EvidensError("no labelled page among the inputs: a page needs its self-assessment to be scored")
+    gold = load_statement_gold(statement_gold) if statement_gold else []
+    evaluation = evaluate_new_pages(fitted, efforts, gold)
+    typer.echo(new_pages_text(evaluation, all_flags(efforts, evaluation.predictions)))
+    if ingested.rejected:
+        raise typer.Exit(EXIT_REJECTED)
+
+
 @app.command()
 def predict(
     paths: Annotated[list[Path], typer.Argument(help="Page files (.txt, .html) or folders.", exists=True)],

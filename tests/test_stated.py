@@ -148,3 +148,43 @@ def test_the_detector_ranks_the_real_gold_of_held_out_pages(corpus_dir, embeddin
     assert shipped.pooled >= 0.80
     today = next(r for r in result if r.name.startswith("sentence cosine"))
     assert shipped.worst > today.worst
+
+
+def test_a_model_is_scored_on_a_labelled_page_it_never_saw(ingested):
+    """Fitted without Odsherred (its page, answers and gold), scored on it: P(stated) against the gold (matched
+    by file name, as for a gold made before the page was ingested), the answers, the evidence."""
+    from dataclasses import replace
+
+    from pipeline.judgement.evaluate import evaluate_new_pages, new_pages_text
+    from pipeline.judgement.model import EvidensModel
+    from pipeline.outputs.flags import all_flags
+
+    odsherred = next(e for e in ingested.efforts if e.municipality == "Odsherred" and e.tests)
+    training = [e for e in ingested.efforts if e.effort_id != odsherred.effort_id]
+    gold = load_statement_gold(GOLD)
+    model = EvidensModel(embedder="fake").fit(
+        training, statement_gold=[g for g in gold if g.record_id != odsherred.effort_id]
+    )
+    page_gold = [replace(g, record_id="not-yet-ingested") for g in gold if g.record_id == odsherred.effort_id]
+    evaluation = evaluate_new_pages(model, [odsherred], page_gold)
+    assert len(evaluation.predictions) == 18 and evaluation.stated["pairs"] == 46
+    assert 0.0 <= evaluation.stated["auc"] <= 1.0 and 0 <= evaluation.stated["right"] <= 46
+    assert (
+        evaluation.evidence["criteria"] >= 5
+        and evaluation.evidence["hit@3"] <= evaluation.evidence["criteria"]
+    )
+    text = new_pages_text(evaluation, all_flags([odsherred], evaluation.predictions))
+    assert "P(stated) against the statement gold (46 pairs)" in text and "baseline: majority answer" in text
+
+
+@pytest.mark.slow
+def test_evaluate_pages_scores_a_registered_model_from_the_command_line(trained_model):
+    from conftest import ODSHERRED, run_cli
+
+    done = run_cli(
+        "evaluate-pages", str(ODSHERRED), "--model", "models:/evidens/1", "--statement-gold", str(GOLD),
+        "--tracking-uri", trained_model,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "P(stated) against the statement gold (46 pairs): ROC AUC" in done.stdout
+    assert "| model (rules head) |" in done.stdout and "flags:" in done.stdout

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -295,4 +296,134 @@ def markdown_table(metrics: Mapping[str, Mapping[str, float]]) -> str:
             else "n/a"
         )
         lines.append(f"| {name} | {' | '.join(cells)} | {recall} | {auc} | {m['log_loss']:.2f} |")
+    return "\n".join(lines)
+
+
+@dataclass
+class NewPagesEvaluation:
+    """A fitted model scored on labelled pages it has not seen: P(stated) against a statement gold, the
+    classifier against the pages' self-assessments, and the flags it raises."""
+
+    predictions: list[Prediction]
+    answers: dict[str, dict[str, float]]  # predictor -> classification metrics against the self-assessments
+    stated: dict[str, float]  # P(stated) against the statement gold: AUC, accuracy, Brier, pairs
+    stated_pairs: list[tuple[str, str, str, float]]  # (record, criterion, gold label, P(stated))
+    evidence: dict[str, float]  # evidence hit@1 / hit@3 against the gold quotes of stated answered criteria
+
+
+def evaluate_new_pages(
+    model: EvidensModel, efforts: Sequence[Effort], statement_gold: Sequence[StatementLabel] = ()
+) -> NewPagesEvaluation:
+    """Score `model` on `efforts` (pages with self-assessments, none of them in its training data). Gold rows
+    are matched to a page by record id, or by source file name (and municipality) for a gold made before the
+    page was ingested."""
+    from sklearn.metrics import brier_score_loss, roc_auc_score
+
+    from pipeline.judgement.stated import STATED_THRESHOLD
+
+    assessed = model.with_criteria([e for e in efforts if e.tests])
+    judgements = model.judge(assessed)
+    predictions = [
+        prediction_from(j, p, in_sample=False)
+        for j, p in zip(judgements, model.probabilities(judgements), strict=True)
+    ]
+    y = np.array([j.unit.self_assessed for j in judgements])
+    answers = {MODEL.format(head=model.head): classification_metrics(y, model.probabilities(judgements))}
+    answers["baseline: majority answer (Ja)"] = classification_metrics(
+        y, np.tile([0.0, 0.0, 1.0], (len(y), 1))
+    )
+    record_of = _gold_records(assessed, statement_gold)
+    gold = [(record_of[g], g) for g in statement_gold if g in record_of]
+    scores = model.stated_scores(assessed)
+    pairs = [
+        (effort_id, g.criterion_id, g.label, scores[(effort_id, g.criterion_id)])
+        for effort_id, g in gold
+        if (effort_id, g.criterion_id) in scores
+    ]
+    stated: dict[str, float] = {"pairs": float(len(pairs))}
+    if pairs:
+        truth = np.array([label != "silent" for _, _, label, _ in pairs])
+        p = np.array([probability for *_, probability in pairs])
+        stated.update(
+            auc=float(roc_auc_score(truth, p)) if 0 < truth.sum() < len(truth) else float("nan"),
+            accuracy=float(np.mean((p >= STATED_THRESHOLD) == truth)),
+            right=float(np.sum((p >= STATED_THRESHOLD) == truth)),
+            brier=float(brier_score_loss(truth, p)),
+        )
+    return NewPagesEvaluation(predictions, answers, stated, pairs, _evidence_hits(judgements, gold))
+
+
+def _gold_records(efforts: Sequence[Effort], gold: Sequence[StatementLabel]) -> dict[StatementLabel, str]:
+    by_id = {e.effort_id: e.effort_id for e in efforts}
+    by_file = {(Path(e.source).name, e.municipality or ""): e.effort_id for e in efforts}
+    by_name = {Path(e.source).name: e.effort_id for e in efforts}
+    found = {}
+    for g in gold:
+        effort_id = (
+            by_id.get(g.record_id)
+            or by_file.get((g.source_file, g.municipality))
+            or by_name.get(g.source_file)
+        )
+        if effort_id:
+            found[g] = effort_id
+    return found
+
+
+def _evidence_hits(
+    judgements: Sequence[Judgement], gold: Sequence[tuple[str, StatementLabel]]
+) -> dict[str, float]:
+    """Of the answered criteria the gold says are stated, how often a quoted sentence is the evidence's first,
+    or among its first three."""
+    quotes = {(effort_id, g.criterion_id): g.quotes for effort_id, g in gold if g.stated}
+    ranks = []
+    for j in judgements:
+        wanted = quotes.pop((j.unit.effort_id, j.unit.criterion_id), None)
+        if wanted is None:
+            continue
+        texts = [j.scores.candidates[i].text for i in j.scores.ranked(3)]
+        hit = next((r for r, text in enumerate(texts, 1) if any(_same_text(text, q) for q in wanted)), None)
+        ranks.append(hit)
+    n = len(ranks)
+    return {
+        "criteria": float(n),
+        "hit@1": float(sum(r == 1 for r in ranks)),
+        "hit@3": float(sum(r is not None for r in ranks)),
+    }
+
+
+def _same_text(sentence: str, quote: str) -> bool:
+    """A gold quote (a whole line of the page as its reader saw it) names this sentence: one contains the
+    other once spacing is ignored."""
+    a, b = " ".join(sentence.split()), " ".join(quote.split())
+    return bool(a) and bool(b) and (a in b or b in a)
+
+
+def new_pages_text(evaluation: NewPagesEvaluation, flags: Sequence) -> str:
+    """The new-page figures as the command prints them."""
+    lines = [
+        f"{len(evaluation.predictions)} answered criteria on {len({p.effort_id for p in evaluation.predictions})} pages",
+        "",
+    ]
+    lines.append(markdown_table(evaluation.answers))
+    s = evaluation.stated
+    if s["pairs"]:
+        lines += [
+            "",
+            f"P(stated) against the statement gold ({int(s['pairs'])} pairs): ROC AUC {s['auc']:.2f}, "
+            f"right at the threshold {int(s['right'])} of {int(s['pairs'])} (accuracy {s['accuracy']:.2f}), "
+            f"Brier {s['brier']:.3f}",
+        ]
+    else:
+        lines += ["", "P(stated): no statement gold for these pages (--statement-gold FILE)"]
+    e = evaluation.evidence
+    if e["criteria"]:
+        lines.append(
+            f"evidence against the gold quotes ({int(e['criteria'])} answered criteria the gold says are stated): "
+            f"hit@1 {int(e['hit@1'])}, hit@3 {int(e['hit@3'])} of {int(e['criteria'])}"
+        )
+    counts = Counter(f.reason for f in flags)
+    lines += [
+        "",
+        f"{len(flags)} flags: " + (", ".join(f"{n} {r}" for r, n in sorted(counts.items())) or "none"),
+    ]
     return "\n".join(lines)

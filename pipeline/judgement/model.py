@@ -301,6 +301,25 @@ class EvidensModel(BaseEstimator):
         }
         super().__setstate__({**defaults, **state})
 
+    def stated_scores(self, efforts: Sequence[Effort]) -> dict[tuple[str, str], float]:
+        """P(stated) of every catalogue criterion (and each page's own) on each page: (effort_id, criterion_id)
+        -> probability. A model without a stated detector gives its answered criteria only."""
+        from pipeline.evidence.segment import segment_efforts
+
+        detector = getattr(self, "stated_", None)
+        if detector is None:
+            return {(j.unit.effort_id, j.unit.criterion_id): j.p_stated for j in self.judge(efforts)}
+        pages = self._page_scores(efforts, list(segment_efforts(efforts)))
+        return {
+            (effort_id, criterion_id): float(probability)
+            for effort_id, page in pages.items()
+            for criterion_id, probability in zip(
+                page.criterion_ids,
+                detector.predict_proba([page.row(c) for c in page.criterion_ids]),
+                strict=True,
+            )
+        }
+
     def with_criteria(self, efforts: Sequence[Effort]) -> list[Effort]:
         """The efforts with every answer's criterion id set to the known criterion it means: copies of those that
         lacked one, the others as they are. Neither the input nor the fitted catalogue is changed."""

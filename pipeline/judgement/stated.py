@@ -49,6 +49,7 @@ class StatementLabel:
     criterion_id: str
     label: str
     quotes: tuple[str, ...]
+    municipality: str = ""
 
     @property
     def stated(self) -> bool:
@@ -91,7 +92,9 @@ def load_statement_gold(path: Path = STATEMENT_GOLD_FILE) -> list[StatementLabel
         seen.add(key)
         quotes = tuple(q.strip() for q in quote.split(" || ") if q.strip())
         labels.append(
-            StatementLabel(row["record_id"], row["source_file"], row["criterion_id"], label, quotes)
+            StatementLabel(
+                row["record_id"], row["source_file"], row["criterion_id"], label, quotes, row["municipality"]
+            )
         )
     return labels
 
