@@ -182,8 +182,8 @@ EVIDENCE_COLUMNS = (
     "criterion_id",
     "rank",
     "score",
-    "documented",
-    "documented_score",
+    "stated",
+    "p_stated",
     "section",
     "sentence",
 )
@@ -249,11 +249,13 @@ def evidence(
     embedder: EmbedderOption = DEFAULT_EMBEDDER,
     k: Annotated[int, typer.Option(min=1, help="Evidence sentences per criterion.")] = 5,
     out: Annotated[Path | None, typer.Option(help="Write rows to .jsonl or .csv (by extension).")] = None,
+    labels: LabelsOption = DEFAULT_LABELS,
     cache: CacheOption = DEFAULT_CACHE,
 ) -> None:
     """Rank the sentences of each page by how well they evidence each criterion of its self-assessment."""
     from pipeline.corpus import load_efforts
     from pipeline.evidence.retrieval import find_evidence, load_ranking_settings
+    from pipeline.judgement.stated_eval import stated_probabilities
     from pipeline.tables import write_table
 
     if out is not None and out.suffix.lower() not in (".jsonl", ".csv"):
@@ -264,14 +266,22 @@ def evidence(
         raise typer.BadParameter(
             f"unknown effort id(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}"
         )
-    if not load_ranking_settings(embedder)[1]:
-        _err(f"note: {embedder} has no calibration of its own; the documented flag uses the lexical score")
-    rows = find_evidence(efforts, embedder, k, cache, effort_ids or None)
+    p_stated = None
+    if (labels / "statement_gold.csv").exists():
+        p_stated = stated_probabilities(corpus, labels, embedder, cache)
+        _err("P(stated): the stated detector, out of source for the statement gold's pairs")
+    else:
+        _err(
+            f"note: no {labels / 'statement_gold.csv'}: P(stated) is the one-feature sentence-cosine estimate"
+        )
+        if not load_ranking_settings(embedder)[1]:
+            _err(f"note: {embedder} has no calibration of its own; that estimate uses the lexical score")
+    rows = find_evidence(efforts, embedder, k, cache, effort_ids or None, p_stated)
     items = {(e.effort_id, a.criterion_id): a.item for e in efforts for t in e.tests for a in t.answers}
     for row in rows:
         if row.rank == 1:
-            flag = "documented" if row.documented else "not documented"
-            typer.echo(f"\n{row.effort_id}  {row.criterion_id}  {flag} ({row.documented_score:.2f})")
+            flag = "stated" if row.stated else "not stated"
+            typer.echo(f"\n{row.effort_id}  {row.criterion_id}  {flag} (P(stated) {row.p_stated:.2f})")
             typer.echo(f"  {items[(row.effort_id, row.criterion_id)]}")
         typer.echo(f"    {row.rank}. {row.score:.3f}  [{row.section}] {row.sentence}")
     if out is not None:

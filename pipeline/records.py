@@ -97,8 +97,8 @@ class Evidence(BaseModel):
     criterion_id: str
     rank: int
     score: float
-    documented: bool
-    documented_score: float
+    stated: bool  # P(stated) >= STATED_THRESHOLD
+    p_stated: float
     section: str
     sentence: str
     sentence_index: int

@@ -30,8 +30,8 @@ EVIDENCE_FIELDS = [
     "criterion_id",
     "rank",
     "score",
-    "documented",
-    "documented_score",
+    "stated",
+    "p_stated",
     "section",
     "sentence",
 ]
@@ -71,9 +71,9 @@ def test_evidence_rows_are_ranked_non_heading_sentences(ingested, embedding_cach
     for group in by_criterion.values():
         assert [r.rank for r in group] == [1, 2, 3]
         assert [r.score for r in group] == sorted((r.score for r in group), reverse=True)
-        assert len({(r.documented, r.documented_score) for r in group}) == 1
+        assert len({(r.stated, r.p_stated) for r in group}) == 1
         assert all(r.sentence not in headings for r in group)
-        assert all(0 <= r.documented_score <= 1 for r in group)
+        assert all(0 <= r.p_stated <= 1 for r in group)
     assert {r.effort_id for r in rows} == {e.effort_id for e in ingested.efforts if e.tests}
 
 
@@ -149,7 +149,7 @@ def test_documented_flag_separates_gold_documented_criteria(gold_pairs):
     settings, calibrated = load_ranking_settings("e5-offline")
     assert calibrated and settings.feature == "dense"
     correct = [
-        (settings.documented_probability(s.dense.max(), s.lexical.max()) >= 0.5) == bool(g.relevant)
+        (settings.probability(s.dense.max(), s.lexical.max()) >= 0.5) == bool(g.relevant)
         for s, g in gold_pairs
     ]
     assert sum(correct) / len(correct) >= 0.7  # majority baseline: 26/47 = 0.55
@@ -168,7 +168,7 @@ def test_cli_evidence_writes_jsonl_and_csv_with_the_contract_fields(corpus_dir, 
     assert done.returncode == 0, done.stderr
     rows = [json.loads(line) for line in jsonl.read_text(encoding="utf-8").splitlines()]
     assert len(rows) == 94 and list(rows[0]) == EVIDENCE_FIELDS
-    assert "1. " in done.stdout and "documented" in done.stdout
+    assert "1. " in done.stdout and "stated" in done.stdout
     effort_id = rows[0]["effort_id"]
     done = run_cli(
         "evidence",

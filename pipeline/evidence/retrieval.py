@@ -31,13 +31,14 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 import numpy as np
 
+from pipeline.defaults import STATED_THRESHOLD
 from pipeline.embed import DEFAULT_CACHE, CachedEmbedder, Embedder, get_embedder
 from pipeline.embed.tfidf import TfidfEmbedder
 from pipeline.ingest.wording import core_requirement
@@ -46,7 +47,6 @@ from pipeline.textnorm import normalise_text
 
 CALIBRATION_FILE = Path(__file__).with_name("evidence_calibration.json")
 DEFAULT_K = 5
-DOCUMENTED_THRESHOLD = 0.5
 LEXICAL_ONLY = "lexical-only"  # calibration used for embedders that have none of their own
 # The constant of reciprocal rank fusion, as in its paper; it damps the weight of the very top ranks.
 RRF_K = 60
@@ -190,11 +190,9 @@ class CriterionScores:
         """Indices of the candidates, best fused score first (ties in page order), the first n of them."""
         return np.argsort(-self.fused(components), kind="stable")[:n]
 
-    def documented_probability(self, settings: RankingSettings) -> float:
+    def sentence_cosine_probability(self, settings: RankingSettings) -> float:
         """P(the page documents, i.e. states, the criterion) from its best dense and lexical scores."""
-        return settings.documented_probability(
-            float(self.dense.max(initial=0.0)), float(self.lexical.max(initial=0.0))
-        )
+        return settings.probability(float(self.dense.max(initial=0.0)), float(self.lexical.max(initial=0.0)))
 
 
 def fit_lexical(sentences: Sequence[Sentence]) -> TfidfEmbedder:
@@ -290,7 +288,7 @@ class RankingSettings:
     slope: float
     feature: Literal["dense", "lexical"]
 
-    def documented_probability(self, top_dense: float, top_lexical: float) -> float:
+    def probability(self, top_dense: float, top_lexical: float) -> float:
         top = top_dense if self.feature == "dense" else top_lexical
         return 1 / (1 + math.exp(-(self.intercept + self.slope * top)))
 
@@ -304,15 +302,16 @@ def load_ranking_settings(embedder_name: str, path: Path = CALIBRATION_FILE) -> 
 
 
 def rank_evidence(
-    scores: Sequence[CriterionScores], settings: RankingSettings, k: int = DEFAULT_K
+    scores: Sequence[CriterionScores], p_stated: Mapping[tuple[str, str], float], k: int = DEFAULT_K
 ) -> list[Evidence]:
-    """Top k sentences per criterion with their scores and the documented flag."""
+    """Top k sentences per criterion with their scores, and P(stated) of the criterion (effort_id,
+    criterion_id -> probability) beside them."""
     evidence = []
     for item in scores:
         if not item.candidates:
             continue
         fused = item.fused()
-        probability = item.documented_probability(settings)
+        probability = p_stated[(item.effort_id, item.criterion_id)]
         for rank, index in enumerate(item.ranked(k), start=1):
             sentence = item.candidates[index]
             evidence.append(
@@ -321,8 +320,8 @@ def rank_evidence(
                     criterion_id=item.criterion_id,
                     rank=rank,
                     score=round(float(fused[index]), 6),
-                    documented=probability >= DOCUMENTED_THRESHOLD,
-                    documented_score=round(probability, 6),
+                    stated=probability >= STATED_THRESHOLD,
+                    p_stated=round(probability, 6),
                     section=sentence.section,
                     sentence=sentence.text,
                     sentence_index=sentence.index,
@@ -372,7 +371,12 @@ def find_evidence(
     k: int = DEFAULT_K,
     cache: Path | None = None,
     effort_ids: Sequence[str] | None = None,
+    p_stated: Mapping[tuple[str, str], float] | None = None,
 ) -> list[Evidence]:
-    """The evidence stage end to end: the top k sentences per criterion with the documented flag."""
+    """The evidence stage end to end: the top k sentences per criterion, beside P(stated) from `p_stated` (the
+    stated detector's, pipeline.judgement.stated_eval.stated_probabilities) or, without it, the one-feature
+    sentence-cosine estimate of the shipped calibration."""
     scores, settings, _ = evidence_scores(efforts, embedder_name, cache, effort_ids)
-    return rank_evidence(scores, settings, k)
+    if p_stated is None:
+        p_stated = {(s.effort_id, s.criterion_id): s.sentence_cosine_probability(settings) for s in scores}
+    return rank_evidence(scores, p_stated, k)

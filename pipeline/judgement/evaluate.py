@@ -319,7 +319,7 @@ def evaluate_new_pages(
     page was ingested."""
     from sklearn.metrics import brier_score_loss, roc_auc_score
 
-    from pipeline.judgement.stated import STATED_THRESHOLD
+    from pipeline.defaults import STATED_THRESHOLD
 
     assessed = model.with_criteria([e for e in efforts if e.tests])
     judgements = model.judge(assessed)

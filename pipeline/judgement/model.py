@@ -26,7 +26,7 @@ import numpy as np
 from sklearn.base import BaseEstimator
 from sklearn.utils.class_weight import compute_sample_weight
 
-from pipeline.defaults import DEFAULT_EMBEDDER, SILENT_PRIOR, user_cache
+from pipeline.defaults import DEFAULT_EMBEDDER, SILENT_PRIOR, STATED_THRESHOLD, user_cache
 from pipeline.embed.base import Embedder
 from pipeline.evidence.late_interaction import PageScores, score_page
 from pipeline.evidence.retrieval import (
@@ -41,7 +41,7 @@ from pipeline.evidence.retrieval import (
 from pipeline.ingest.criteria import CriteriaCatalogue
 from pipeline.ingest.wording import core_requirement
 from pipeline.judgement.heads import DEFAULT_HEAD, JUDGEMENT_FEATURES, fit_head, make_head
-from pipeline.judgement.stated import STATED_THRESHOLD, StatedDetector, StatementLabel
+from pipeline.judgement.stated import StatedDetector, StatementLabel
 from pipeline.records import ANSWER_ORDER, Effort, Prediction, Sentence
 from pipeline.requirements import Comparison, Requirement, compare, content_words, requirement_of
 
@@ -354,7 +354,7 @@ class EvidensModel(BaseEstimator):
             p_stated = (
                 float(detector.predict_proba([pages[unit.effort_id].row(unit.criterion_id)])[0])
                 if detector is not None
-                else item.documented_probability(self.settings_)
+                else item.sentence_cosine_probability(self.settings_)
             )
             requirement = requirement_of(item.query)
             judgements.append(

@@ -36,9 +36,6 @@ GOLD_COLUMNS = (
     "note",
     "annotator",
 )
-STATED_THRESHOLD = (
-    0.5  # balanced class weights: missing a stated practice and flagging a silent one cost alike
-)
 
 
 # -- the statement gold ---------------------------------------------------------------------------------------

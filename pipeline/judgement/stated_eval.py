@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 from sklearn.metrics import brier_score_loss, roc_auc_score
 
+from pipeline.defaults import STATED_THRESHOLD
 from pipeline.evidence.late_interaction import (
     DETECTOR_SCORES,
     NO_VOCABULARY,
@@ -25,7 +26,7 @@ from pipeline.evidence.late_interaction import (
     load_vocabulary,
     score_page,
 )
-from pipeline.judgement.stated import STATED_THRESHOLD, StatedDetector, StatementLabel, load_statement_gold
+from pipeline.judgement.stated import StatedDetector, StatementLabel, load_statement_gold
 
 CANDIDATES: dict[str, tuple[tuple[str, ...], bool]] = {  # name -> (scores, centred on the page)
     "sentence cosine (today's P(stated) feature)": (("sentence_cosine",), False),
@@ -99,6 +100,36 @@ def out_of_fold(pairs: Sequence[Pair], names: Sequence[str], centred: bool) -> n
         detector = StatedDetector(scores=tuple(names)).fit(X[~held], y[~held])
         probability[held] = detector.predict_proba(X[held])
     return probability
+
+
+def stated_probabilities(
+    corpus: Path, labels: Path, embedder_name: str, cache: Path | None
+) -> dict[tuple[str, str], float]:
+    """P(stated) of every catalogue criterion on every record of the corpus, from the shipped detector: out of
+    source for the gold's pairs (fitted on the other source files' gold), fitted on all of the gold elsewhere."""
+    gold = load_statement_gold(labels / "statement_gold.csv")
+    scores = page_scores(corpus, labels, embedder_name, cache)
+    pairs = pairs_of(gold, scores)
+    known = dict(
+        zip(
+            ((p.label.record_id, p.label.criterion_id) for p in pairs),
+            out_of_fold(pairs, DETECTOR_SCORES, False),
+            strict=True,
+        )
+    )
+    detector = StatedDetector().fit(
+        [[p.features[(n, False)] for n in DETECTOR_SCORES] for p in pairs], [p.label.stated for p in pairs]
+    )
+    for record_id, page in scores.items():
+        for criterion_id in page.criterion_ids:
+            key = (record_id, criterion_id)
+            if key not in known:
+                known[key] = float(
+                    detector.predict_proba(
+                        [[page.raw[n][page.criterion_ids.index(criterion_id)] for n in DETECTOR_SCORES]]
+                    )[0]
+                )
+    return {key: float(value) for key, value in known.items()}
 
 
 def _auc(y: np.ndarray, p: np.ndarray) -> float:

@@ -27,8 +27,8 @@ from decimal import ROUND_HALF_UP, Decimal
 
 import numpy as np
 
+from pipeline.defaults import STATED_THRESHOLD
 from pipeline.ingest.wording import answer_level_in_wording
-from pipeline.judgement.stated import STATED_THRESHOLD
 from pipeline.records import ANSWER_ORDER, SCORE_POINTS, Effort, Flag, Prediction
 from pipeline.requirements import NO_FIGURE
 
