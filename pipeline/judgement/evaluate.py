@@ -22,7 +22,8 @@ from sklearn.model_selection import LeaveOneGroupOut
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from pipeline.judgement.heads import HEADS, JUDGEMENT_FEATURES
+from pipeline.judgement.features import JUDGEMENT_FEATURES
+from pipeline.judgement.heads import HEADS
 from pipeline.judgement.model import EvidensModel, Judgement, prediction_from
 from pipeline.judgement.stated import StatementLabel
 from pipeline.records import ANSWER_ORDER, Effort, Prediction

@@ -18,21 +18,10 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils.validation import check_is_fitted
 
+from pipeline.judgement.features import JUDGEMENT_FEATURES
 from pipeline.judgement.ordinal import RANDOM_STATE, OrdinalLogisticClassifier
 from pipeline.records import ANSWER_ORDER
 
-#: The features every head sees, one row per answered criterion (see pipeline.judgement.model.Judgement.features).
-JUDGEMENT_FEATURES: tuple[str, ...] = (
-    "p_stated",
-    "dense_top",
-    "lexical_top",
-    "practice_coverage",
-    "asks_measurable",
-    "outcome_meets",
-    "outcome_partly",
-    "outcome_falls_short",
-    "outcome_not_stated",
-)
 HEAD_C = 0.3  # strong regularisation: a few dozen answers per fit
 
 

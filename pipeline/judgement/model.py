@@ -40,10 +40,11 @@ from pipeline.evidence.retrieval import (
 )
 from pipeline.ingest.criteria import CriteriaCatalogue
 from pipeline.ingest.wording import core_requirement
-from pipeline.judgement.heads import DEFAULT_HEAD, JUDGEMENT_FEATURES, fit_head, make_head
+from pipeline.judgement.features import JUDGEMENT_FEATURES, feature_row
+from pipeline.judgement.heads import DEFAULT_HEAD, fit_head, make_head
 from pipeline.judgement.stated import StatedDetector, StatementLabel
 from pipeline.records import ANSWER_ORDER, Effort, Prediction, Sentence
-from pipeline.requirements import Comparison, Requirement, compare, content_words, requirement_of
+from pipeline.requirements import Comparison, Requirement, compare, requirement_of
 
 EVIDENCE_IN_PREDICTION = 3
 
@@ -121,21 +122,8 @@ class Judgement:
 
     @property
     def features(self) -> list[float]:
-        """One row in the order of JUDGEMENT_FEATURES."""
-        page_words = {w[:6] for s in self.scores.candidates for w in content_words(s.text)}
-        practice = [w[:6] for w in self.requirement.practice]
-        outcome = self.comparison.outcome
-        return [
-            self.p_stated,
-            float(self.scores.dense.max(initial=0.0)),
-            float(self.scores.lexical.max(initial=0.0)),
-            sum(w in page_words for w in practice) / max(len(practice), 1),
-            float(bool(self.requirement.measurable)),
-            float(outcome == "meets"),
-            float(outcome == "partly"),
-            float(outcome == "falls short"),
-            float(outcome == "not stated"),
-        ]
+        """One row in the order of JUDGEMENT_FEATURES (pipeline.judgement.features)."""
+        return feature_row(self)
 
 
 class EvidensModel(BaseEstimator):
