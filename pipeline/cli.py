@@ -642,7 +642,7 @@ def flag(
     evaluation = leave_one_effort_out(efforts, model, heads=(head,), statement_gold=_statement_gold(labels))
     predictions = evaluation.predictions()
     flags = all_flags(efforts, predictions)
-    write_table(out / "predictions.csv", [p.model_dump() for p in predictions], PREDICTION_COLUMNS)
+    write_table(out / "predictions.csv", [p.row() for p in predictions], PREDICTION_COLUMNS)
     write_table(out / "flags.csv", [f.model_dump() for f in flags], FLAG_COLUMNS)
     write_report(
         out / "report.html",

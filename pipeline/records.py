@@ -106,6 +106,14 @@ class Evidence(BaseModel):
     lexical_score: float
 
 
+class Quote(BaseModel):
+    """One evidence sentence as a prediction quotes it: its section, its index there, its text."""
+
+    section: str
+    index: int
+    text: str
+
+
 class Prediction(BaseModel):
     """The predicted answer to one criterion of one page, beside its self-assessment."""
 
@@ -125,13 +133,18 @@ class Prediction(BaseModel):
         ""  # that comparison in words, e.g. "asks: every 2 weeks · page: monthly, often more · partly"
     )
     basis_sentence: str = ""  # the page sentence the comparison read
-    evidence: str = ""  # the top sentences, " | "-separated, each with its section
+    evidence: str = ""  # the top sentences for a CSV cell, " | "-separated, each with its section
+    quotes: list[Quote] = Field(default_factory=list)  # the same sentences as records (not a CSV column)
     in_sample: bool = (
         False  # the model's head was fitted on this page's answers: its prediction is not a test
     )
 
+    def row(self) -> dict:
+        """The prediction as a table row (PREDICTION_COLUMNS): the quotes travel as the `evidence` cell."""
+        return self.model_dump(exclude={"quotes"})
 
-PREDICTION_COLUMNS: tuple[str, ...] = tuple(Prediction.model_fields)
+
+PREDICTION_COLUMNS: tuple[str, ...] = tuple(name for name in Prediction.model_fields if name != "quotes")
 
 
 FlagReason = str  # a code registered in pipeline.outputs.flags.FLAG_CHECKS

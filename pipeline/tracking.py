@@ -171,7 +171,7 @@ def log_evaluation(evaluation: Evaluation) -> None:
             f"{evaluation.model_name}, out of fold",
             folder / "confusion_matrix.png",
         )
-        rows = [p.model_dump() for p in evaluation.predictions()]
+        rows = [p.row() for p in evaluation.predictions()]
         write_csv(folder / "predictions_out_of_fold.csv", rows, PREDICTION_COLUMNS)
         for name, table in (
             ("metrics", evaluation.table()),
@@ -257,7 +257,7 @@ class EvidensPyfunc(PythonModel):
         for i, (_, row) in enumerate(model_input.iterrows()):
             efforts = self._efforts_of(row, i)
             priors = {e.effort_id: prior for e in efforts} if prior else None
-            pages.append([p.model_dump() for p in self.model.predict(efforts, priors)])
+            pages.append([p.row() for p in self.model.predict(efforts, priors)])
         if (params or {}).get("output") == "per_page":
             return pd.DataFrame({"predictions": [json.dumps(rows, ensure_ascii=False) for rows in pages]})
         return pd.DataFrame([r for rows in pages for r in rows], columns=list(PREDICTION_COLUMNS))

@@ -58,7 +58,9 @@ def test_one_fitted_object_owns_what_is_fitted_and_reports_its_params(fake_model
         a.criterion_id for e in labelled_efforts for t in e.tests for a in t.answers
     }
     predictions = fake_model.predict(labelled_efforts)
-    assert len(predictions) == 47 and list(predictions[0].model_dump()) == list(PREDICTION_COLUMNS)
+    assert len(predictions) == 47 and list(predictions[0].row()) == list(PREDICTION_COLUMNS)
+    first = predictions[0]  # evidence travels as records; the CSV cell is made from them
+    assert first.quotes and first.evidence == " | ".join(f"[{q.section}] {q.text}" for q in first.quotes)
     for p in predictions:
         assert p.p_ja + p.p_delvist + p.p_nej == pytest.approx(1.0, abs=1e-5)
         assert p.comparison in ("meets", "partly", "falls short", "not stated") and p.basis.endswith(

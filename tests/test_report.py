@@ -197,3 +197,19 @@ def test_report_sorts_filters_keeps_decisions_and_exports_them(report_file, labe
     # the export is exactly what `evidens review import` reads
     known = {(e.effort_id, a.criterion_id) for e in labelled_efforts for t in e.tests for a in t.answers}
     assert len(read_verdicts(exported, known)) == 3
+
+
+def test_a_quoted_sentence_with_a_bar_in_it_stays_whole():
+    """Evidence reaches the report as records, never parsed back from the CSV cell: a sentence containing
+    " | " is one quote (generated fixture)."""
+    from pipeline.records import Prediction, Quote
+
+    sentence = "Borgeren vælger selv: job | uddannelse | praktik, og jobkonsulenten følger op hver uge."
+    prediction = Prediction(
+        effort_id="generated", criterion_id="crit-1", test_kind="evidence_test", item="Borgere får opfølgning",
+        p_ja=0.5, p_delvist=0.3, p_nej=0.2, predicted="Ja", self_assessed="Ja",
+        quotes=[Quote(section="description", index=3, text=sentence)],
+    )  # fmt: skip
+    (row,) = report_rows([prediction], [], [])
+    assert len(row.evidence) == 1 and row.evidence[0][0] == "description"
+    assert "".join(text for text, _ in row.evidence[0][1]) == sentence

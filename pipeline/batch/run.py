@@ -389,7 +389,7 @@ def write_outputs(out: Path, result_files: Sequence[Path]) -> int:
                     written.add(effort.effort_id)
                     efforts_file.write(json.dumps(effort.model_dump(), ensure_ascii=False) + "\n")
                     efforts_count += 1
-            predictions.writerows(p.model_dump() for p in result.predictions)
+            predictions.writerows(p.row() for p in result.predictions)
             flags.writerows(f.model_dump() for f in result.flags)
             if result.predictions:  # the report shows assessed pages only
                 report_efforts.extend(e for e in result.efforts if e.tests)

@@ -43,7 +43,7 @@ from pipeline.ingest.wording import core_requirement
 from pipeline.judgement.features import JUDGEMENT_FEATURES, feature_row
 from pipeline.judgement.heads import DEFAULT_HEAD, fit_head, make_head
 from pipeline.judgement.stated import StatedDetector, StatementLabel
-from pipeline.records import ANSWER_ORDER, Effort, Prediction, Sentence
+from pipeline.records import ANSWER_ORDER, Effort, Prediction, Quote, Sentence
 from pipeline.requirements import Comparison, Requirement, compare, requirement_of
 
 EVIDENCE_IN_PREDICTION = 3
@@ -111,7 +111,12 @@ class Judgement:
     requirement: Requirement
     p_stated: float
     comparison: Comparison
-    evidence: str  # the top sentences, " | "-separated, each with its section
+    quotes: list[Quote]  # the top sentences, best first
+
+    @property
+    def evidence(self) -> str:
+        """The quotes as one CSV cell: "[section] sentence | [section] sentence"."""
+        return " | ".join(f"[{q.section}] {q.text}" for q in self.quotes)
 
     @property
     def stated(self) -> str:
@@ -352,9 +357,10 @@ class EvidensModel(BaseEstimator):
                     requirement=requirement,
                     p_stated=p_stated,
                     comparison=compare(requirement, texts, p_stated >= STATED_THRESHOLD),
-                    evidence=" | ".join(
-                        f"[{item.candidates[i].section}] {item.candidates[i].text}" for i in order
-                    ),
+                    quotes=[
+                        Quote(section=s.section, index=s.index, text=s.text)
+                        for s in (item.candidates[i] for i in order)
+                    ],
                 )
             )
         return judgements
@@ -436,5 +442,6 @@ def prediction_from(judgement: Judgement, probabilities: np.ndarray, in_sample: 
         basis=judgement.comparison.basis,
         basis_sentence=judgement.comparison.sentence,
         evidence=judgement.evidence,
+        quotes=judgement.quotes,
         in_sample=in_sample,
     )

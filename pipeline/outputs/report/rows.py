@@ -17,7 +17,6 @@ from pipeline.records import ANSWER_ORDER, SCORE_POINTS, Effort, Flag, Predictio
 from pipeline.requirements import content_words
 from pipeline.stats import with_interval
 
-_EVIDENCE_PART = re.compile(r"^\[(?P<section>[a-z]+)\] (?P<sentence>.*)$", re.S)
 _WORD = re.compile(r"[A-Za-zÆØÅæøåÉé]+")
 MATCH_PREFIX = 6  # words match on their first six letters, as the evidence stage's lexical features do
 
@@ -81,15 +80,6 @@ THEME_IMAGES = (
 )
 
 
-def evidence_parts(evidence: str) -> list[tuple[str, str]]:
-    """ "[section] sentence | [section] sentence" (a Prediction's evidence) -> [(section, sentence), ...]."""
-    parts = []
-    for part in evidence.split(" | ") if evidence else []:
-        match = _EVIDENCE_PART.match(part)
-        parts.append((match["section"], match["sentence"]) if match else ("", part))
-    return parts
-
-
 def highlighted(sentence: str, item: str) -> Segments:
     """The sentence cut into runs of text, each marked whether its words match the criterion's content words."""
     wanted = {w[:MATCH_PREFIX] for w in content_words(core_requirement(item))}
@@ -123,10 +113,9 @@ def report_rows(
         )
         rows.append(
             ReportRow(
-                **prediction.model_dump(exclude={"evidence", "basis_sentence"}),
+                **prediction.model_dump(exclude={"evidence", "basis_sentence", "quotes"}),
                 evidence=[
-                    (section, highlighted(sentence, prediction.item))
-                    for section, sentence in evidence_parts(prediction.evidence)
+                    (quote.section, highlighted(quote.text, prediction.item)) for quote in prediction.quotes
                 ],
                 reasons=sorted({f.reason for f in raised}),
                 municipality=municipality.get(prediction.effort_id, ""),
