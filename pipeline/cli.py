@@ -447,9 +447,10 @@ def train(
     labels: LabelsOption = DEFAULT_LABELS,
     tracking_uri: TrackingUri = None,
     cache: CacheOption = DEFAULT_CACHE,
-) -> None:
+) -> object:
     """Evaluate (leave-one-effort-out), fit on every labelled effort, log both to one MLflow run, register.
-    Both targets are scored: the self-assessed answers, and the answers the analysts' verdicts give."""
+    Both targets are scored: the self-assessed answers, and the answers the analysts' verdicts give. Returns
+    the evaluation (so that `run` flags from it instead of leaving one out again)."""
     from pipeline import tracking
     from pipeline.ingest.criteria import CriteriaCatalogue
     from pipeline.ingest.readers import UnreadableFile, read_page
@@ -494,6 +495,7 @@ def train(
         _err(
             f"MLflow run {outcome.run_id} in {uri}; unchanged model (same data and parameters): {name} not registered again"
         )
+    return evaluation
 
 
 @app.command()
@@ -628,44 +630,36 @@ def flag(
 
     Every labelled effort is predicted by a model fitted without it (leave-one-effort-out); predictions.csv,
     flags.csv and report.html all come from those same predictions."""
-    from pipeline.judgement.evaluate import leave_one_effort_out
-    from pipeline.outputs.flags import all_flags
-    from pipeline.outputs.report import write_report
-    from pipeline.outputs.report.rows import honest_figures, report_rows, themes_view
-    from pipeline.outputs.review import decided_flags_note, load_verdicts
-    from pipeline.records import FLAG_COLUMNS, PREDICTION_COLUMNS
-    from pipeline.tables import write_table
-
     model = _model(embedder, head, prior, cache, silent_prior=silent_prior)
     efforts = _labelled(corpus, 2)
     _err("predicting every labelled effort out of fold ...")
-    evaluation = leave_one_effort_out(efforts, model, heads=(head,), statement_gold=_statement_gold(labels))
-    predictions = evaluation.predictions()
-    flags = all_flags(efforts, predictions)
-    write_table(out / "predictions.csv", [p.row() for p in predictions], PREDICTION_COLUMNS)
-    write_table(out / "flags.csv", [f.model_dump() for f in flags], FLAG_COLUMNS)
-    write_report(
-        out / "report.html",
-        efforts,
-        report_rows(predictions, flags, efforts),
-        flags,
+    evaluation = _evaluate(efforts, model, (head,), {}, _statement_gold(labels))
+    _write_flags(efforts, evaluation, out, labels)
+
+
+def _write_flags(efforts, evaluation, out: Path, labels: Path) -> None:
+    """The flag stage's outputs from an out-of-fold evaluation (flag, and run after train's evaluation)."""
+    from pipeline.outputs.report.rows import honest_figures, themes_view
+    from pipeline.outputs.review import decided_flags_note, load_verdicts
+    from pipeline.outputs.scoring import score_out_of_fold, write_outputs
+
+    scored = score_out_of_fold(evaluation, efforts)
+    claims = sorted({(f.effort_id, f.criterion_id, f.self_assessed) for f in scored.flags if f.criterion_id})
+    paths = write_outputs(
+        out,
+        scored,
         figures=honest_figures(evaluation.metrics, evaluation.model_name),
         themes=themes_view(out),
         notes=[
-            f"{len(predictions)} self-assessed answers of {len(evaluation.folds)} pages, leave-one-effort-out: "
-            "with so few pages every interval is wide.",
-            decided_flags_note(
-                sorted({(f.effort_id, f.criterion_id, f.self_assessed) for f in flags if f.criterion_id}),
-                load_verdicts(labels),
-            ),
+            f"{len(scored.predictions)} self-assessed answers of {len(evaluation.folds)} pages, "
+            "leave-one-effort-out: with so few pages every interval is wide.",
+            decided_flags_note(claims, load_verdicts(labels)),
         ],
     )
-    for reason, count in sorted(Counter(f.reason for f in flags).items()):
+    for reason, count in sorted(Counter(f.reason for f in scored.flags).items()):
         typer.echo(f"{count:4} {reason}")
-    _err(
-        f"{len(flags)} flags on {len({p.effort_id for p in predictions})} efforts -> {out / 'predictions.csv'}, "
-        f"{out / 'flags.csv'}, {out / 'report.html'}"
-    )
+    efforts_flagged = len({p.effort_id for p in scored.predictions})
+    _err(f"{len(scored.flags)} flags on {efforts_flagged} efforts -> {', '.join(str(p) for p in paths)}")
 
 
 @review_app.command("import")
@@ -840,11 +834,17 @@ def run(
     import time
 
     started = time.perf_counter()
+    trained = {}  # train's out-of-fold evaluation: the flags come from it, leave-one-out runs once
     steps = [
         ("ingest", lambda: ingest([raw], out=corpus, labels=labels)),
-        ("train", lambda: train(corpus=corpus, labels=labels, tracking_uri=tracking_uri, cache=cache)),
+        (
+            "train",
+            lambda: trained.update(
+                evaluation=train(corpus=corpus, labels=labels, tracking_uri=tracking_uri, cache=cache)
+            ),
+        ),
         ("themes", lambda: themes(corpus=corpus, out=out, cache=cache)),
-        ("flag", lambda: flag(corpus=corpus, out=out, labels=labels, cache=cache)),
+        ("flag", lambda: _write_flags(_labelled(corpus, 2), trained["evaluation"], out, labels)),
     ]
     rejected = False
     for name, step in steps:

@@ -163,17 +163,11 @@ class PageScorer:
             self.model.set_params(cache=str(cache))
 
     def score(self, key: str, source: str, efforts: list[Effort]) -> PageResult:
-        from pipeline.outputs.flags import all_flags
+        from pipeline.outputs.scoring import score
 
-        efforts = self.model.with_criteria(efforts)  # the stored records carry their criterion ids
-        predictions = self.model.predict(efforts)
-        flags = all_flags(efforts, predictions)
+        scored = score(self.model, efforts)  # the stored records carry their criterion ids
         return PageResult(
-            key=key,
-            source=source,
-            efforts=efforts,
-            predictions=predictions,
-            flags=flags,
+            key=key, source=source, efforts=scored.efforts, predictions=scored.predictions, flags=scored.flags
         )
 
 
@@ -355,8 +349,7 @@ def _built_from(out: Path) -> str | None:
 def write_outputs(out: Path, result_files: Sequence[Path]) -> int:
     """Rebuild the five outputs from these page results, in this order, streaming; return the number of
     efforts."""
-    from pipeline.outputs.report import write_report
-    from pipeline.outputs.report.rows import report_rows
+    from pipeline.outputs.scoring import write_analyst_report
 
     efforts_count = 0
     report_efforts: list[Effort] = []
@@ -395,6 +388,5 @@ def write_outputs(out: Path, result_files: Sequence[Path]) -> int:
                 report_efforts.extend(e for e in result.efforts if e.tests)
                 report_predictions.extend(result.predictions)
                 report_flags.extend(result.flags)
-    rows = report_rows(report_predictions, report_flags, report_efforts)
-    write_report(out / "report.html", report_efforts, rows, report_flags)
+    write_analyst_report(out / "report.html", report_efforts, report_predictions, report_flags)
     return efforts_count
