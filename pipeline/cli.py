@@ -27,6 +27,7 @@ from pipeline.defaults import (
     SILENT_PRIOR,
 )
 from pipeline.errors import EXIT_FAULT, EXIT_REJECTED, EvidensError, one_line
+from pipeline.labels import label_version
 
 log = logging.getLogger("evidens")
 
@@ -394,16 +395,6 @@ def _evaluate(efforts, model, heads: tuple[str, ...], answers: dict, statement_g
         raise EvidensError(str(error)) from None
 
 
-def _label_version(labels: Path) -> str:
-    """The version of the labels a run saw: a hash of answers.csv (and any further label files) as they are."""
-    import hashlib
-
-    digest = hashlib.sha256()
-    for path in sorted(labels.glob("*.csv")):
-        digest.update(path.name.encode() + b"\0" + path.read_bytes())
-    return digest.hexdigest()[:12]
-
-
 def _print_evaluation(evaluation) -> None:
     from pipeline.judgement.evaluate import markdown_table
     from pipeline.records import ANSWER_ORDER
@@ -471,7 +462,7 @@ def train(
         example = read_page(Path(next(e.source for e in efforts if e.tests)))
     except (UnreadableFile, OSError):
         example = ""
-    outcome = tracking.log_training(model, efforts, evaluation, _label_version(labels), example)
+    outcome = tracking.log_training(model, efforts, evaluation, label_version(labels), example)
     metrics = evaluation.metrics[evaluation.model_name]
     _err(
         f"trained on {model.n_answers_} answers of {len(model.trained_on_)} efforts; out of fold: macro-F1 "
@@ -523,7 +514,7 @@ def evaluate(
     evaluation = _evaluate(efforts, model, tuple(HEADS), answers, _statement_gold(labels))
     uri = tracking.configure(tracking_uri, experiment)
     run_id = tracking.log_evaluate_run(
-        evaluation, tracking.run_params(model, efforts, _label_version(labels), len(answers))
+        evaluation, tracking.run_params(model, efforts, label_version(labels), len(answers))
     )
     _print_evaluation(evaluation)
     _err(f"MLflow run {run_id} in {uri}")
@@ -686,7 +677,7 @@ def review_import(
         raise typer.Exit(EXIT_REJECTED) from None
     if result.added:
         _err(
-            f"imported {result.added} new verdicts of {result.read} -> {result.path} (label version {_label_version(labels)})"
+            f"imported {result.added} new verdicts of {result.read} -> {result.path} (label version {label_version(labels)})"
         )
     else:
         _err(f"all {result.read} verdicts already stored in {result.path}: nothing changed")

@@ -1,15 +1,18 @@
 """`EvidensModel`: the one fitted object from pages to Ja/Delvist/Nej, in the manner of SetFit's body and head.
 
 The **body** reads a page: it segments it, embeds its sentences and each criterion's core requirement (the
-registered embedder, cached where the embedder allows), ranks the evidence (dense + lexical), decides whether
-the page states the criterion at all (P(stated)), and compares what the criterion requires with what the
-evidence says (`pipeline.requirements`). The **head** (`pipeline.judgement.heads`, swappable by name) turns those
-judgement features into P(answer | page), fitted with balanced weights; the model then applies a prior: uniform
-("balanced", the default, so that every answer can be predicted) or one the user gives for a page.
+registered embedder, cached where the embedder allows), ranks the evidence (five rankers fused:
+`pipeline.evidence.retrieval`), decides whether the page states the criterion at all (P(stated), the stated
+detector of `pipeline.judgement.stated`), and compares what the criterion requires with what the evidence says
+(`pipeline.requirements`). The **head** (`pipeline.judgement.heads`, swappable by name) turns those judgement
+features (`pipeline.judgement.features`) into P(answer | page), fitted with balanced weights; the model then
+applies a prior: uniform ("balanced", the default, so that every answer can be predicted) or one the user gives
+for a page; a criterion the page does not state gets `silent_prior`.
 
-Everything that is fitted lives here: the criteria catalogue, the lexical IDF, the ranking settings, the head
-and the training answers' prior. The MLflow pyfunc, `evidens predict`, `batch`, `flag` and the report all go
-through `EvidensModel.predict`.
+Everything that is fitted lives here: the criteria catalogue (matched with the model's own embedder), the
+lexical IDF, the stated detector, the head and the training answers' prior. `predict` leaves its input as it
+was. The scoring path (`pipeline.outputs.scoring`: batch, flag, run), the MLflow pyfunc (`evidens predict`,
+Spark) and the evaluations all call `judge`, `probabilities` or `predict` here.
 """
 
 from __future__ import annotations
