@@ -89,3 +89,20 @@ def test_cache_embeds_each_text_once_per_embedder_and_role(tmp_path):
     np.testing.assert_array_equal(again[:3], first)
     cached.embed(TEXTS[:1], "query")
     assert inner.seen == [*TEXTS, TEXTS[0]]  # another role is another key
+
+
+def test_an_embedder_that_needs_fitting_is_never_swapped_silently():
+    """A registered embedder that learns from the corpus, other than tfidf, is refused by name."""
+    import pytest
+
+    from pipeline.embed import register_embedder
+    from pipeline.evidence.retrieval import dense_embedder, fit_lexical
+
+    class NeedsFit:
+        needs_fit, cacheable, embedder_id = True, False, "generated:needs-fit"
+
+    register_embedder("needs-fit-generated")(lambda argument: NeedsFit())
+    lexical = fit_lexical([])
+    assert dense_embedder("tfidf", lexical) is lexical
+    with pytest.raises(ValueError, match=r"needs-fit-generated.*needs fitting"):
+        dense_embedder("needs-fit-generated", lexical)

@@ -333,10 +333,15 @@ def rank_evidence(
 
 
 def dense_embedder(name: str, lexical: TfidfEmbedder, cache: Path | None = None) -> Embedder:
-    """The registered embedder `name`, ready to score: one that learns from the corpus is the lexical embedder
-    already fitted on it, and one whose vectors may be cached is wrapped in the on-disk cache."""
+    """The registered embedder `name`, ready to score: the character TF-IDF (`tfidf`) is the lexical embedder
+    already fitted on the corpus, and one whose vectors may be cached is wrapped in the on-disk cache. Another
+    embedder that needs fitting is refused by name, never swapped for another one."""
     embedder: Embedder = get_embedder(name)
     if embedder.needs_fit:
+        if not isinstance(embedder, TfidfEmbedder):
+            raise ValueError(
+                f"embedder {name!r} needs fitting on the corpus, which the evidence stage does only for tfidf"
+            )
         return lexical
     return CachedEmbedder(embedder, cache or DEFAULT_CACHE) if embedder.cacheable else embedder
 
