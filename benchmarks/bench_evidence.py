@@ -4,7 +4,8 @@
 
 1. sentences per second of each embedder alone (the corpus's non-heading sentences, passage role);
 2. the whole stage (segment + embed + retrieve, `find_evidence`, cold cache) over the corpus, as a ratio to
-   embedding the same texts alone (target: at most 1.10);
+   embedding the page sentences and the criteria alone (target: at most 2.0, since the stage also embeds the
+   late interaction's windows and phrases);
 3. the stage on a warm cache against a cold one (target: at least 20 times faster).
 Imports and model loading are done before any timing: they are a fixed cost per process, reported apart.
 """
@@ -79,7 +80,7 @@ def main() -> None:
         f"{len(passages)} candidate sentences, {len(queries)} criteria):"
     )
     print(f"   e5 embedding of those texts alone: {alone:.2f} s")
-    print(f"   whole stage, cold cache:           {cold:.2f} s  -> ratio {cold / alone:.2f} (target <= 1.10)")
+    print(f"   whole stage, cold cache:           {cold:.2f} s  -> ratio {cold / alone:.2f} (target <= 2.0)")
     print(f"\n3. warm cache: {warm:.3f} s vs cold {cold:.2f} s -> {cold / warm:.1f}x faster (target >= 20x)")
 
 
