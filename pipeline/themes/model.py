@@ -255,6 +255,12 @@ class KeywordMethod:
     min_passages: int = 2  # a keyword is in at least this many of the theme's passages
     coherence_weight: float = 0.0  # weight of the in-theme NPMI term in MMR (0: none)
     phrases_first: bool = True  # multi-word phrases take the first half of the keywords
+    # where the NPMI term counts co-occurrence: the theme's passages, or all the passages keywords are chosen
+    # from (more data: pairs that generalise)
+    coherence_scope: str = "theme"
+    min_joint: int = (
+        1  # a pair seen together fewer times than this counts as never seen (-1) in the NPMI term
+    )
 
 
 KEYWORD_METHODS = {
@@ -265,10 +271,24 @@ KEYWORD_METHODS = {
         KeywordMethod("c-TF-IDF, min 2 passages, phrases first", False, 2, 0.0, True),
         KeywordMethod("passage-frequency c-TF-IDF, min 2 passages, phrases first", True, 2, 0.0, True),
         KeywordMethod("passage-frequency c-TF-IDF, min 2 passages, words by score", True, 2, 0.0, False),
+        KeywordMethod("passage-frequency c-TF-IDF, min 3 passages, words by score", True, 3, 0.0, False),
         KeywordMethod("passage-frequency c-TF-IDF + in-theme NPMI, min 2 passages", True, 2, 0.5, False),
+        KeywordMethod(
+            "passage-frequency c-TF-IDF + corpus NPMI, min 2 passages", True, 2, 0.5, False, "corpus"
+        ),
+        KeywordMethod(
+            "passage-frequency c-TF-IDF + corpus NPMI (weight 1), min 2", True, 2, 1.0, False, "corpus"
+        ),
+        KeywordMethod("c-TF-IDF + corpus NPMI, phrases first", False, 1, 0.5, True, "corpus"),
+        KeywordMethod(
+            "c-TF-IDF + corpus NPMI of pairs seen twice, phrases first", False, 1, 0.5, True, "corpus", 2
+        ),
+        KeywordMethod(
+            "passage-frequency c-TF-IDF + corpus NPMI of pairs seen twice", True, 2, 1.0, False, "corpus", 2
+        ),
     )
 }
-KEYWORDS = KEYWORD_METHODS["passage-frequency c-TF-IDF, min 2 passages, words by score"]
+KEYWORDS = KEYWORD_METHODS["passage-frequency c-TF-IDF + corpus NPMI of pairs seen twice"]
 
 
 def _candidate_phrases(text: str, vocabulary: frozenset[str], unwanted: frozenset[str]) -> list[str]:
@@ -382,15 +402,22 @@ def keyphrases(
         return {}
     weights = table.weights(method.passage_frequency)
     unit_words = word_sets(texts) if method.coherence_weight else []
+    corpus = Cooccurrence(unit_words)
     chosen: dict[int, list[str]] = {}
     for row, theme in enumerate(table.themes):
         scores = weights[row]
         enough = table.passages[row] >= method.min_passages
-        ranked = [i for i in np.argsort(-scores, kind="stable")[: 20 * n] if scores[i] > 0 and enough[i]]
-        together = (
-            Cooccurrence([unit_words[i] for i in np.flatnonzero(labels == theme)]) if unit_words else None
+        order = [i for i in np.argsort(-scores, kind="stable") if scores[i] > 0]
+        # phrases in enough of the theme's passages first; the others only to fill n
+        ranked = ([i for i in order if enough[i]] + [i for i in order if not enough[i]])[: 20 * n]
+        together = None
+        if unit_words and method.coherence_scope == "corpus":
+            together = corpus
+        elif unit_words:
+            together = Cooccurrence([unit_words[i] for i in np.flatnonzero(labels == theme)])
+        mmr = _PhraseMMR(
+            {i: table.phrases[i] for i in ranked}, scores, together, method.coherence_weight, method.min_joint
         )
-        mmr = _PhraseMMR({i: table.phrases[i] for i in ranked}, scores, together, method.coherence_weight)
         picked: list[int] = []
         if method.phrases_first:
             multiword = [i for i in ranked if " " in table.phrases[i] and table.counts[row, i] >= 2]
@@ -483,12 +510,14 @@ class _PhraseMMR:
         scores: np.ndarray,
         together: Cooccurrence | None,
         coherence_weight: float = 0.0,
+        min_joint: int = 1,
     ):
         self.words = {i: phrase.split() for i, phrase in phrases.items()}
         self.lemmas = {i: _lemmas_of(phrase) for i, phrase in phrases.items()}
         self.scores = scores
         self.together = together
         self.coherence_weight = coherence_weight
+        self.min_joint = min_joint
 
     def relevance(self, i: int, picked: list[int], top: float) -> float:
         overlap = max(
@@ -498,7 +527,8 @@ class _PhraseMMR:
         coherence = 0.0
         if self.together is not None and self.coherence_weight:
             pairs = [(a, b) for j in picked for a in self.words[i] for b in self.words[j] if a != b]
-            coherence = float(np.mean([self.together.npmi(a, b) for a, b in pairs])) if pairs else 0.0
+            scores = [self.together.npmi(a, b, self.min_joint) for a, b in pairs]
+            coherence = float(np.mean(scores)) if scores else 0.0
         return (
             (1 - MMR_DIVERSITY) * self.scores[i] / top
             - MMR_DIVERSITY * overlap
@@ -544,16 +574,24 @@ class Cooccurrence:
     def __init__(self, documents: Sequence[set[str]]):
         self.documents = documents
         self._counts: dict[str, int] = {}
+        self._joint: dict[tuple[str, str], int] = {}
 
     def count(self, word: str) -> int:
         if word not in self._counts:
             self._counts[word] = sum(word in d for d in self.documents)
         return self._counts[word]
 
-    def npmi(self, a: str, b: str) -> float:
-        """Normalised PMI of a and b over the documents; -1 for a pair never seen together."""
-        joint = sum(a in d and b in d for d in self.documents)
-        if not joint:
+    def joint(self, a: str, b: str) -> int:
+        key = (a, b) if a <= b else (b, a)
+        if key not in self._joint:
+            self._joint[key] = sum(a in d and b in d for d in self.documents)
+        return self._joint[key]
+
+    def npmi(self, a: str, b: str, min_joint: int = 1) -> float:
+        """Normalised PMI of a and b over the documents; -1 for a pair seen together fewer than `min_joint`
+        times (never, by default)."""
+        joint = self.joint(a, b)
+        if joint < max(1, min_joint):
             return -1.0
         n = len(self.documents)
         p_ab = joint / n
