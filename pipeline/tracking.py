@@ -381,8 +381,8 @@ def log_themes(
     quality: dict[str, float],
     outputs: Sequence[Path],
 ) -> str:
-    """One MLflow run per theme fit: its parameters, the data hash, its quality (ThemeModel.quality) and best
-    silhouette, the tables."""
+    """One MLflow run per theme fit: its parameters, the data hash, its quality (ThemeModel.quality: with the
+    label checks' counts and the pins kept or lost) and best silhouette, the tables, and the pins file used."""
     data_hash = hashlib.sha256("\n".join(sorted(e.content_sha256 for e in efforts)).encode()).hexdigest()
     with mlflow.start_run(run_name="themes") as run:
         mlflow.log_params({**params, "data_hash": data_hash, "units": len(model.units)})
@@ -390,4 +390,7 @@ def log_themes(
         for path in outputs:
             if path.suffix in (".csv", ".html", ".png"):
                 mlflow.log_artifact(str(path))
+        pins = getattr(model, "pins", None)  # the researcher's curation, as it was for this fit
+        if pins is not None and pins.path.exists():
+            mlflow.log_artifact(str(pins.path), "pins")
         return run.info.run_id

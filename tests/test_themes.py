@@ -10,15 +10,19 @@ import pytest
 from conftest import run_cli
 
 from pipeline.embed import CachedEmbedder, get_embedder
+from pipeline.records import Theme
 from pipeline.textnorm import stop_words
+from pipeline.themes.checks import LABEL_CHECKS, check_themes
 from pipeline.themes.model import (
     EXTRA_STOP_WORDS,
+    KEYWORD_METHODS,
     THEME_SECTIONS,
     assign_themes,
     find_themes,
     is_boilerplate,
     keyphrases,
     npmi_coherence,
+    representatives,
     sliding_windows,
     theme_drift,
     theme_units,
@@ -33,6 +37,7 @@ from pipeline.themes.output import (
     themes_shared_by,
     write_theme_outputs,
 )
+from pipeline.themes.pins import Pin, apply_pins, pins_for, read_pins, write_pins
 
 
 @pytest.fixture(scope="session")
@@ -116,7 +121,9 @@ def test_keyphrases_prefer_distinct_multiword_phrases():
         "borgerne får mentor",
         "borgerne får mentor",
     ]
-    phrases = keyphrases(texts, np.array([0, 0, 1, 1]), n=2)
+    phrases = keyphrases(
+        texts, np.array([0, 0, 1, 1]), n=2, method=KEYWORD_METHODS["c-TF-IDF, phrases first"]
+    )
     assert phrases[0][0] == "lønnede timer" and phrases[1][0] in (
         "borgerne",
         "mentor",
@@ -134,7 +141,11 @@ def test_keywords_are_words_the_theme_uses_together():
         "borgerne får hjælp",
         "borgerne får hjælp",
     ]
-    assert keyphrases(texts, np.array([0, 0, 0, 0, 1, 1]), n=2)[0] == ["jobrotation", "vikarer"]
+    before = KEYWORD_METHODS["c-TF-IDF + in-theme NPMI, phrases first (before)"]
+    assert keyphrases(texts, np.array([0, 0, 0, 0, 1, 1]), n=2, method=before)[0] == [
+        "jobrotation",
+        "vikarer",
+    ]
 
 
 def test_suspended_compound_halves_are_no_words():
@@ -234,3 +245,118 @@ def test_cli_themes_tracks_the_run_and_reports_drift_on_refit(corpus_dir, tmp_pa
     assert assigned.returncode == 0, assigned.stderr
     who = run_cli("theme-municipalities", "0", "--out", str(out))
     assert who.returncode == 0 and "theme 0:" in who.stdout
+
+
+FRONT_MATTER = (
+    "Til Styrelsen for Arbejdsmarked og Rekruttering Dato Maj 2018 DELRAPPORT 3: ORGANISERING Evaluering af "
+    "JobFirst INDHOLD 1. INDLEDNING Datagrundlag og metode 3 2. HVORDAN ORGANISERER DU EN SUCCESFULD "
+    "JOBFIRST-INDSATS?"
+)
+
+
+def test_front_matter_contents_and_headings_in_capitals_are_boilerplate():
+    assert is_boilerplate(FRONT_MATTER)
+    assert is_boilerplate("INDHOLD 1. INDLEDNING 3 2. METODE 5")
+    assert is_boilerplate("ALL INCLUSIVE (Sammenlægning af rollerne) VK/MENTOR & KS (separat) ALL APART")
+    assert not is_boilerplate("Borgere i CUBB og KIB får en mentor, som JobFirst anbefaler.")
+
+
+def _theme(theme_id: int, label: str, keywords: list[str]) -> Theme:
+    return Theme(theme_id=theme_id, label=label, keywords=keywords, size=5, representative_sentences=["x"],
+                 municipalities=["Vejle"], effort_ids=["e"], sentence_ids=["s"])  # fmt: skip
+
+
+def test_each_label_check_fires_on_its_own_fault():
+    themes = [
+        _theme(0, "lønnede timer · ordinære timer", ["lønnede timer"]),  # repeats its neighbour
+        _theme(1, "kommune arbejder", ["mentor"]),  # template
+        _theme(2, "beskæftigelsesindsatser cubb", ["mentor"]),  # a name lower-cased
+        _theme(3, "frobnicate sagsgange", ["mentor"]),  # no Danish word
+        _theme(4, "mentor", ["apart", "inclusive"]),  # one word; English keywords
+        _theme(5, "fælles mål · kommune arbejder", ["mål"]),  # shares a phrase with theme 1 (and a template)
+        _theme(6, "hyppige samtaler", ["samtaler"]),  # a boilerplate passage in the theme
+        _theme(7, "CUBB forløb · JobFirst indsats", ["CUBB"]),  # names as the source writes them: passes
+    ]
+    failures = check_themes(
+        themes, {"cubb": "CUBB", "jobfirst": "JobFirst"}, lambda p: p.lower() == "kommune arbejder", {6: 1}
+    )
+    assert failures[0] == ["repeats_neighbour"]
+    assert failures[1] == ["template", "shared_label"]
+    assert failures[2] == ["acronym_fragment", "unknown_word"]  # "cubb" is no Danish word either
+    assert failures[3] == ["unknown_word"]
+    assert failures[4] == ["phrase_length", "english_keyword"]
+    assert failures[5] == ["template", "shared_label"]
+    assert failures[6] == ["boilerplate"]
+    assert failures[7] == []
+    pinned = check_themes(themes, {}, lambda p: False, {}, frozenset({3}))  # a researcher's label is theirs
+    assert pinned[3] == []
+
+
+def test_pins_rename_merge_and_say_which_no_longer_match(tmp_path):
+    ids = [f"s{i}" for i in range(12)]
+    labels = np.array([0, 0, 0, 0, 1, 1, 1, 2, 2, 2, 3, 3])
+    pins = [
+        Pin("Løntimer i virksomheder", ("s0", "s1", "s2")),  # rename theme 0
+        Pin("Sprog og job", ("s4", "s5")),  # merge themes 1 and 2
+        Pin("Sprog og job", ("s7", "s8", "s9")),
+        Pin("Gone", ("x1", "x2")),  # its passages left the corpus
+        Pin("Scattered", ("s0", "s4", "s10")),  # over three themes
+    ]
+    path = tmp_path / "theme_pins.csv"
+    write_pins(path, pins)
+    assert read_pins(path) == pins
+    merged, pinned, report = apply_pins(read_pins(path), ids, labels, 2, path)
+    assert len(set(merged[4:10].tolist())) == 1 and merged[4] == 0  # merged, now the largest
+    assert pinned == {0: "Sprog og job", 1: "Løntimer i virksomheder"}
+    assert [s.status for s in report.statuses][:3] == ["kept", "merged", "merged"]
+    assert [s.pin.label for s in report.unmatched] == ["Gone", "Scattered"]
+    assert all(s.status.startswith("no longer matches") for s in report.unmatched)
+
+
+def test_representatives_are_no_near_copies():
+    rng = np.random.default_rng(0)
+    base = rng.normal(size=(1, 8))
+    vectors = np.vstack([base, base + 1e-3, base + 2e-3, rng.normal(size=(3, 8))])
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    texts = ["a b c", "a b c.", "a b c!", "d e f", "g h i", "j k l"]
+    chosen = representatives(vectors, np.arange(6), texts)
+    assert len(chosen) == 3 and len({texts[i].rstrip(".!") for i in chosen}) == 3
+    assert sum(i < 3 for i in chosen) == 1  # one of the three near-copies at most
+
+
+@pytest.mark.slow  # real e5 (the fast tier never loads it)
+def test_labels_pass_every_check_on_the_corpus(theme_model):
+    assert set(theme_model.check_counts()) == set(LABEL_CHECKS)
+    assert theme_model.check_counts() == dict.fromkeys(LABEL_CHECKS, 0), theme_model.checks
+    assert not any(FRONT_MATTER[:40] in u.text for u in theme_model.units)
+    labels = [t.label for t in theme_model.themes]
+    assert len(set(labels)) == len(labels) and "kommune arbejder" not in " ".join(labels).lower()
+    for theme in theme_model.themes:
+        assert len(theme.representative_sentences) == 3
+        assert len(theme_model.representatives[theme.theme_id]) == 3
+
+
+@pytest.mark.slow  # real e5 (the fast tier never loads it)
+def test_curation_round_trip_keeps_pins_after_a_refit(ingested, embedder, theme_model, tmp_path):
+    out, pins = tmp_path / "themes", tmp_path / "theme_pins.csv"
+    write_theme_outputs(theme_model, out)
+    sizes = {t.theme_id: t.size for t in theme_model.themes}
+    write_pins(pins, pins_for(out, [3], "Krav og mål") + pins_for(out, [5, 11], "Job og dansk for kvinder"))
+    refit = find_themes(ingested.efforts, embedder, pins=pins)
+    by_label = {t.label: t for t in refit.themes}
+    assert by_label["Krav og mål"].size == sizes[3]
+    assert by_label["Job og dansk for kvinder"].size == sizes[5] + sizes[11]
+    assert len(refit.themes) == len(theme_model.themes) - 1 and not refit.pins.unmatched
+    assert set(refit.pinned.values()) == {"Krav og mål", "Job og dansk for kvinder"}
+    written = write_theme_outputs(refit, out)
+    assert out / "themes_pins.csv" in written
+    again = find_themes(ingested.efforts, embedder, pins=pins)  # pins stay on every re-fit
+    assert [t.label for t in again.themes] == [t.label for t in refit.themes]
+
+
+@pytest.mark.slow  # real e5 (the fast tier never loads it)
+def test_outputs_are_the_same_for_a_seed(theme_model, tmp_path):
+    for name in ("a", "b"):
+        write_theme_outputs(theme_model, tmp_path / name, seed=3)
+    for name in ("themes_info.csv", "themes.csv", "themes.json", "themes_model.json", "themes_explorer.html"):
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name

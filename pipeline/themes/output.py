@@ -14,7 +14,22 @@ import numpy as np
 
 from pipeline.themes.model import ThemeModel, coverage
 
-INFO_COLUMNS = ("theme_id", "size", "label", "keywords", "municipalities", "representative")
+INFO_COLUMNS = (
+    "theme_id",
+    "size",
+    "label",
+    "pinned",
+    "label_checks",
+    "keywords",
+    "municipalities",
+    "representative",
+    "representative_source",
+    "representative_2",
+    "representative_2_source",
+    "representative_3",
+    "representative_3_source",
+)
+PIN_STATUS_COLUMNS = ("label", "theme_id", "status", "fitted_label", "sentence_ids")
 PASSAGE_COLUMNS = ("theme_id", "theme_label", "municipality", "effort_id", "section", "sentence")
 MODEL_FILE = "themes_model.json"
 OUTLIER = "(outlier)"
@@ -35,18 +50,30 @@ def passage_rows(model: ThemeModel) -> list[dict]:
     ]
 
 
+def source_of(model: ThemeModel, index: int) -> str:
+    """Where a passage comes from: municipality (or report), effort id and section."""
+    unit = model.units[index]
+    return f"{unit.municipality} · {unit.sentence.effort_id} · {unit.sentence.section}"
+
+
 def info_rows(model: ThemeModel) -> list[dict]:
-    return [
-        {
+    rows = []
+    for t in model.themes:
+        shown = model.representatives.get(t.theme_id, [])
+        row = {
             "theme_id": t.theme_id,
             "size": t.size,
             "label": t.label,
+            "pinned": "yes" if t.theme_id in model.pinned else "",
+            "label_checks": " | ".join(model.checks.get(t.theme_id, [])),
             "keywords": " | ".join(t.keywords),
             "municipalities": " | ".join(t.municipalities),
-            "representative": t.representative_sentences[0],
         }
-        for t in model.themes
-    ]
+        for n, suffix in enumerate(("", "_2", "_3")):
+            row[f"representative{suffix}"] = model.units[shown[n]].text if n < len(shown) else ""
+            row[f"representative{suffix}_source"] = source_of(model, shown[n]) if n < len(shown) else ""
+        rows.append(row)
+    return rows
 
 
 def municipality_profile(model: ThemeModel) -> list[dict]:
@@ -79,6 +106,8 @@ def save_model(model: ThemeModel, path: Path) -> None:
                 "centroids": np.round(model.centroids, 6).tolist(),
                 "floor": model.floor,
                 "assignments": model.assignments(),
+                "anchors": {str(k): v for k, v in model.anchors.items()},
+                "hierarchy": np.round(model.hierarchy, 6).tolist(),
             },
             ensure_ascii=False,
         ),
@@ -103,10 +132,53 @@ def map_points(model: ThemeModel, seed: int) -> np.ndarray:
     return PCA(n_components=2, random_state=seed).fit_transform(model.vectors - model.vectors.mean(axis=0))
 
 
+def theme_colour(theme_id: int) -> str:
+    """A colour per theme, distinct for any number of themes: hues a golden angle apart, alternating
+    lightness; outliers grey."""
+    if theme_id < 0:
+        return "hsl(0,0%,70%)"
+    return f"hsl({theme_id * 137.508 % 360:.1f},70%,{42 if theme_id % 2 else 55}%)"
+
+
+def _script_json(value) -> str:
+    """JSON safe inside a <script> element: no "</script>" or "<!--" can close it."""
+    return json.dumps(value, ensure_ascii=False).replace("<", "\\u003c").replace(">", "\\u003e")
+
+
+def explorer_data(model: ThemeModel) -> dict:
+    """What the explorer's script shows per theme: label, keywords with the theme's passages holding each,
+    and its passages grouped by source. Raw text: the page shows it with textContent only."""
+    themes = []
+    for t in model.themes:
+        members = np.flatnonzero(model.labels == t.theme_id)
+        texts = [model.units[i].text.lower() for i in members]
+        by_source: dict[str, list[str]] = {}
+        for i in members:
+            unit = model.units[i]
+            by_source.setdefault(f"{unit.municipality} · {unit.kind}", []).append(unit.text)
+        themes.append(
+            {
+                "id": t.theme_id,
+                "label": t.label,
+                "colour": theme_colour(t.theme_id),
+                "keywords": t.keywords,
+                "keyword_passages": [sum(k.lower() in x for x in texts) for k in t.keywords],
+                "representatives": [
+                    [model.units[i].text, source_of(model, i)]
+                    for i in model.representatives.get(t.theme_id, [])
+                ],
+                "sources": sorted(by_source.items(), key=lambda item: (-len(item[1]), item[0])),
+            }
+        )
+    return {"themes": themes}
+
+
 def explorer_html(model: ThemeModel, points: np.ndarray) -> str:
-    """A self-contained page (plotly inlined): the passages on a 2-D map coloured by theme, hover for the
-    passage, click to read it with its source, a search box that highlights matching passages. Scraped text is
-    escaped for hover labels (plotly renders them as HTML) and shown with textContent in the panel."""
+    """A self-contained page (plotly inlined once): the passages on a 2-D map (colour and number per theme, no
+    legend over the plot), Ward's tree of the themes, a municipality x theme heatmap, and for a chosen theme
+    its keyword bars, representative passages and passages grouped by source. Scraped text is escaped for
+    plotly's hover labels (rendered as HTML) and shown with textContent elsewhere; the page's data is JSON
+    with < and > escaped."""
     import plotly.graph_objects as go
 
     labels = {t.theme_id: t.label for t in model.themes}
@@ -121,53 +193,138 @@ def explorer_html(model: ThemeModel, points: np.ndarray) -> str:
                 x=points[members, 0],
                 y=points[members, 1],
                 mode="markers",
-                name=f"{theme}: {labels.get(theme, OUTLIER)}",
-                marker={"size": 7, "opacity": 0.8},
+                name=html.escape(f"{theme}: {labels.get(theme, OUTLIER)}"),
+                marker={"size": 7, "opacity": 0.8, "color": theme_colour(theme)},
                 hovertext=[
-                    f"{html.escape(u.municipality)} · {html.escape(u.sentence.section)}<br>{html.escape(u.text[:160])}"
+                    f"theme {theme}: {html.escape(labels.get(theme, OUTLIER))}<br>"
+                    f"{html.escape(u.municipality)} · {html.escape(u.sentence.section)}<br>"
+                    f"{html.escape(u.text[:160])}"
                     for u in units
                 ],
                 hoverinfo="text",
                 customdata=[
-                    [
-                        u.text,
-                        u.municipality,
-                        u.sentence.effort_id,
-                        u.sentence.section,
-                        labels.get(theme, OUTLIER),
-                    ]
-                    for u in units
+                    [u.text, u.municipality, u.sentence.effort_id, u.sentence.section, theme] for u in units
                 ],
             )
         )
+        if theme >= 0:  # the theme's number at its centre: themes told apart without colour
+            figure.add_annotation(
+                x=float(points[members, 0].mean()), y=float(points[members, 1].mean()), text=str(theme),
+                showarrow=False, font={"size": 13, "color": "black"}, bgcolor="rgba(255,255,255,0.7)",
+            )  # fmt: skip
+    compact = {"l": 40, "r": 10, "t": 40, "b": 40}
     figure.update_layout(
-        title="Good-practice passages (PCA of e5 embeddings; colour: theme)",
-        xaxis_title="first principal component",
-        yaxis_title="second principal component",
-        height=700,
-        legend={"font": {"size": 10}},
-    )
-    plot = figure.to_html(full_html=False, include_plotlyjs=True, div_id="themes-map")
-    return EXPLORER_PAGE.replace("{{PLOT}}", plot)
+        title="Passages (PCA of e5 embeddings); colour and number: theme", showlegend=False, autosize=True,
+        height=520, margin=compact,
+    )  # fmt: skip
+    config = {"responsive": True, "displaylogo": False}
+    parts = [figure.to_html(full_html=False, include_plotlyjs=True, div_id="themes-map", config=config)]
+    parts.append(_tree_figure(model).to_html(full_html=False, include_plotlyjs=False, div_id="themes-tree",
+                                             config=config))  # fmt: skip
+    parts.append(_heatmap_figure(model).to_html(full_html=False, include_plotlyjs=False, div_id="themes-heatmap",
+                                                config=config))  # fmt: skip
+    page = EXPLORER_PAGE.replace("{{MAP}}", parts[0]).replace("{{TREE}}", parts[1])
+    page = page.replace("{{HEATMAP}}", parts[2])
+    return page.replace("{{DATA}}", _script_json(explorer_data(model)))
+
+
+def _tree_figure(model: ThemeModel):
+    """Ward's tree of the themes (model.hierarchy) drawn from scipy's dendrogram coordinates."""
+    import plotly.graph_objects as go
+    from scipy.cluster.hierarchy import dendrogram
+
+    figure = go.Figure()
+    if len(model.hierarchy):
+        names = [html.escape(f"{t.theme_id}: {t.label}") for t in model.themes]
+        tree = dendrogram(model.hierarchy, orientation="right", no_plot=True, labels=names)
+        for xs, ys in zip(tree["dcoord"], tree["icoord"], strict=True):
+            figure.add_trace(go.Scatter(x=xs, y=ys, mode="lines", line={"color": "#555"}, hoverinfo="skip"))
+        ticks = [5 + 10 * i for i in range(len(tree["ivl"]))]
+        figure.update_yaxes(tickvals=ticks, ticktext=tree["ivl"], tickfont={"size": 10})
+    figure.update_layout(title="Ward's tree of the themes", showlegend=False, autosize=True,
+                         height=max(320, 22 * len(model.themes)), margin={"l": 10, "r": 10, "t": 40, "b": 30},
+                         xaxis_title="Ward distance")  # fmt: skip
+    figure.update_yaxes(automargin=True)
+    return figure
+
+
+def _heatmap_figure(model: ThemeModel):
+    """Municipality x theme: the share of each municipality's passages in each theme; hover for the count."""
+    import plotly.graph_objects as go
+
+    profile = municipality_profile(model)
+    names = [html.escape(row["municipality"]) for row in profile]
+    ids = [t.theme_id for t in model.themes]
+    shares = [[row[f"share_{t}"] for t in ids] for row in profile]
+    hover = [
+        [f"{name}<br>theme {t}: {html.escape(model.themes[j].label)}<br>{row[f'theme_{t}']} passages"
+         for j, t in enumerate(ids)]
+        for name, row in zip(names, profile, strict=True)
+    ]  # fmt: skip
+    figure = go.Figure(
+        go.Heatmap(z=shares, x=[str(t) for t in ids], y=names, colorscale="Greens", hovertext=hover,
+                   hoverinfo="text", colorbar={"title": "share", "thickness": 10})
+    )  # fmt: skip
+    figure.update_layout(title="Share of each municipality's passages per theme", autosize=True,
+                         height=max(320, 28 * len(names) + 120), margin={"l": 10, "r": 10, "t": 40, "b": 40},
+                         xaxis_title="theme")  # fmt: skip
+    figure.update_yaxes(automargin=True)
+    return figure
 
 
 EXPLORER_PAGE = """<!doctype html>
 <html lang="da"><head><meta charset="utf-8"><title>evidens: theme explorer</title>
-<style>body{font-family:sans-serif;margin:1em}#panel{border:1px solid #ccc;padding:.6em;min-height:4em;
-white-space:pre-wrap}#search{width:30em}</style></head><body>
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<style>body{font-family:sans-serif;margin:.6em;max-width:1400px}#panel,#passages{border:1px solid #ccc;
+padding:.6em;white-space:pre-wrap}#search{width:100%;max-width:30em;box-sizing:border-box}
+.grid{display:grid;grid-template-columns:1fr 1fr;gap:1em}@media (max-width:800px){.grid{grid-template-columns:1fr}}
+.swatch{display:inline-block;width:.9em;height:.9em;margin-right:.3em;vertical-align:middle}
+.bar{background:#4a7;height:1em;display:inline-block;vertical-align:middle}.kw{display:grid;
+grid-template-columns:minmax(8em,14em) 1fr;gap:.2em .5em;align-items:center}h3{margin:.6em 0 .2em}</style>
+</head><body>
 <h1>Good-practice themes</h1>
-<p>Hover a point to see its passage; click it to read the passage with its source. Search highlights the
-passages that contain the words.</p>
-<input id="search" type="search" placeholder="search passages, e.g. fysiske rammer">
-<span id="hits"></span>
-{{PLOT}}
+<p>Hover a point to see its passage; click it to read it with its source. Choose a theme for its keywords,
+representative passages and passages by source. Search highlights the passages that contain the words.</p>
+<input id="search" type="search" placeholder="search passages, e.g. fysiske rammer"> <span id="hits"></span>
+{{MAP}}
 <h2>Selected passage</h2><div id="panel">(click a point)</div>
+<h2>A theme</h2><label>theme <select id="theme"></select></label>
+<div class="grid"><div><h3>Keywords (bars: the theme's passages holding each)</h3><div id="keywords" class="kw">
+</div><h3>Representative passages</h3><ol id="representatives"></ol></div>
+<div><h3>Passages by source</h3><div id="passages"></div></div></div>
+<div class="grid"><div>{{TREE}}</div><div>{{HEATMAP}}</div></div>
 <script>
+const DATA = {{DATA}};
 const plot = document.getElementById('themes-map');
 const panel = document.getElementById('panel');
+const select = document.getElementById('theme');
+function el(tag, text) { const e = document.createElement(tag); if (text !== undefined) e.textContent = text; return e; }
+DATA.themes.forEach((t) => { const o = el('option', t.id + ': ' + t.label); o.value = t.id; select.appendChild(o); });
+function showTheme(id) {
+  const t = DATA.themes.find((x) => String(x.id) === String(id)); if (!t) return;
+  select.value = t.id;
+  const kw = document.getElementById('keywords'); kw.replaceChildren();
+  const top = Math.max(1, ...t.keyword_passages);
+  t.keywords.forEach((k, i) => {
+    kw.appendChild(el('span', k));
+    const cell = el('span'); const bar = el('span'); bar.className = 'bar';
+    bar.style.width = (100 * t.keyword_passages[i] / top) + '%'; bar.style.background = t.colour;
+    cell.appendChild(bar); cell.appendChild(el('span', ' ' + t.keyword_passages[i])); kw.appendChild(cell);
+  });
+  const reps = document.getElementById('representatives'); reps.replaceChildren();
+  t.representatives.forEach(([text, source]) => { const li = el('li', text + ' '); li.appendChild(el('em', '(' + source + ')')); reps.appendChild(li); });
+  const box = document.getElementById('passages'); box.replaceChildren();
+  t.sources.forEach(([source, texts]) => {
+    const d = el('details'); d.appendChild(el('summary', source + ' (' + texts.length + ')'));
+    texts.forEach((x) => d.appendChild(el('p', x))); box.appendChild(d);
+  });
+}
+select.addEventListener('change', (e) => showTheme(e.target.value));
+if (DATA.themes.length) showTheme(DATA.themes[0].id);
 plot.on('plotly_click', (event) => {
   const d = event.points[0].customdata;
-  panel.textContent = d[0] + '\\n\\n' + d[1] + ' · effort ' + d[2] + ' · section ' + d[3] + ' · theme: ' + d[4];
+  panel.textContent = d[0] + '\\n\\n' + d[1] + ' · effort ' + d[2] + ' · section ' + d[3] + ' · theme ' + d[4];
+  showTheme(d[4]);
 });
 document.getElementById('search').addEventListener('input', (event) => {
   const words = event.target.value.toLowerCase().split(/\\s+/).filter(Boolean);
@@ -200,6 +357,7 @@ def write_theme_outputs(model: ThemeModel, out: Path, seed: int = 0) -> list[Pat
         json.dumps(
             {
                 "silhouette_by_k": model.silhouettes,
+                "label_checks": model.check_counts(),
                 "coverage": coverage(model.labels),
                 "outliers": int((model.labels < 0).sum()),
                 "themes": [t.model_dump() for t in model.themes],
@@ -215,8 +373,11 @@ def write_theme_outputs(model: ThemeModel, out: Path, seed: int = 0) -> list[Pat
     with atomic_path(out / "themes_by_municipality.png") as path:
         _by_municipality_png(model, profile, path)
     save_model(model, out / MODEL_FILE)
-    names = ("themes_info.csv", "themes.csv", "themes_by_municipality.csv", "themes.json", "themes_explorer.html",
-             "themes_map.png", "themes_by_municipality.png", MODEL_FILE)  # fmt: skip
+    names = ["themes_info.csv", "themes.csv", "themes_by_municipality.csv", "themes.json", "themes_explorer.html",
+             "themes_map.png", "themes_by_municipality.png", MODEL_FILE]  # fmt: skip
+    if model.pins is not None:  # what became of every pin: kept, merged, no longer matches
+        write_table(out / "themes_pins.csv", model.pins.rows(), list(PIN_STATUS_COLUMNS))
+        names.append("themes_pins.csv")
     return [out / name for name in names]
 
 
