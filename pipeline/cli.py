@@ -700,31 +700,19 @@ def themes(
     """Good-practice themes over the practice text of every effort, theme-page part and report.
 
     A re-fit over an OUT that holds earlier themes reports how they moved (themes_drift.json)."""
-    import json
-
     from pipeline import tracking
     from pipeline.corpus import load_efforts
     from pipeline.embed import CachedEmbedder, get_embedder
-    from pipeline.io import atomic_write_text
-    from pipeline.themes.model import assign_themes, find_themes, theme_drift
-    from pipeline.themes.output import MODEL_FILE, load_assignments, load_fitted, write_theme_outputs
+    from pipeline.themes.output import themes_for, write_theme_outputs
 
     efforts = load_efforts(corpus)
     dense = get_embedder(embedder)
     dense = CachedEmbedder(dense, cache) if dense.cacheable else dense
-    if assign:
-        if not (out / MODEL_FILE).exists():
-            raise EvidensError(f"{out / MODEL_FILE} not found: run `evidens themes` once without --assign")
-        model = assign_themes(efforts, dense, *load_fitted(out / MODEL_FILE))
-    else:
-        previous = load_assignments(out / MODEL_FILE)
-        model = find_themes(efforts, dense)
-        if previous is not None:
-            drift = theme_drift(previous, model.assignments())
-            atomic_write_text(out / "themes_drift.json", json.dumps(drift, indent=1))
-            _err(
-                f"re-fit: adjusted Rand index {drift['ari']} with the previous themes over {drift['shared_passages']} passages"
-            )
+    model, drift = themes_for(efforts, dense, out, assign)
+    if drift is not None:
+        _err(
+            f"re-fit: adjusted Rand index {drift['ari']} with the previous themes over {drift['shared_passages']} passages"
+        )
     written = write_theme_outputs(model, out, seed)
     quality = model.quality()
     typer.echo(

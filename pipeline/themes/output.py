@@ -497,3 +497,25 @@ def themes_shared_by(folder: Path, effort: str) -> list[tuple[int, str, int, lis
         label = next(p["theme_label"] for p in mine if p["theme_id"] == theme_id)
         shared.append((int(theme_id), label, count, others.most_common()))
     return shared
+
+
+def themes_for(efforts, embedder, out: Path, assign: bool = False) -> tuple[ThemeModel, dict | None]:
+    """The themes of the efforts for `evidens themes`: assigned to the themes already in `out` (`assign`), or
+    fitted anew; a re-fit over earlier themes also writes themes_drift.json and returns the drift."""
+    import json
+
+    from pipeline.errors import EvidensError
+    from pipeline.io import atomic_write_text
+    from pipeline.themes.model import assign_themes, find_themes, theme_drift
+
+    if assign:
+        if not (out / MODEL_FILE).exists():
+            raise EvidensError(f"{out / MODEL_FILE} not found: run `evidens themes` once without --assign")
+        return assign_themes(efforts, embedder, *load_fitted(out / MODEL_FILE)), None
+    previous = load_assignments(out / MODEL_FILE)
+    model = find_themes(efforts, embedder)
+    if previous is None:
+        return model, None
+    drift = theme_drift(previous, model.assignments())
+    atomic_write_text(out / "themes_drift.json", json.dumps(drift, indent=1))
+    return model, drift
