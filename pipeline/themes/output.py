@@ -214,7 +214,7 @@ def explorer_html(model: ThemeModel, points: np.ndarray) -> str:
             )  # fmt: skip
     compact = {"l": 40, "r": 10, "t": 40, "b": 40}
     figure.update_layout(
-        title="Passages (PCA of e5 embeddings); colour and number: theme", showlegend=False, autosize=True,
+        title="Passages by theme (PCA of e5)", showlegend=False, autosize=True,
         height=520, margin=compact,
     )  # fmt: skip
     config = {"responsive": True, "displaylogo": False}
@@ -265,7 +265,7 @@ def _heatmap_figure(model: ThemeModel):
         go.Heatmap(z=shares, x=[str(t) for t in ids], y=names, colorscale="Greens", hovertext=hover,
                    hoverinfo="text", colorbar={"title": "share", "thickness": 10})
     )  # fmt: skip
-    figure.update_layout(title="Share of each municipality's passages per theme", autosize=True,
+    figure.update_layout(title="Municipality × theme: share", autosize=True,
                          height=max(320, 28 * len(names) + 120), margin={"l": 10, "r": 10, "t": 40, "b": 40},
                          xaxis_title="theme")  # fmt: skip
     figure.update_yaxes(automargin=True)
@@ -276,7 +276,7 @@ EXPLORER_PAGE = """<!doctype html>
 <html lang="da"><head><meta charset="utf-8"><title>evidens: theme explorer</title>
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <style>body{font-family:sans-serif;margin:.6em;max-width:1400px}#panel,#passages{border:1px solid #ccc;
-padding:.6em;white-space:pre-wrap}#search{width:100%;max-width:30em;box-sizing:border-box}
+padding:.6em;white-space:pre-wrap}#search{width:100%;max-width:30em;box-sizing:border-box}select{max-width:100%}
 .grid{display:grid;grid-template-columns:1fr 1fr;gap:1em}@media (max-width:800px){.grid{grid-template-columns:1fr}}
 .swatch{display:inline-block;width:.9em;height:.9em;margin-right:.3em;vertical-align:middle}
 .bar{background:#4a7;height:1em;display:inline-block;vertical-align:middle}.kw{display:grid;

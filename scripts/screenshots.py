@@ -1,0 +1,34 @@
+"""The README's screenshots in headless Chromium (Playwright with the system's Chromium), at a laptop's and a
+phone's width: the themes explorer.
+
+    .venv/bin/python scripts/screenshots.py [REPORTS_DIR] [DOCS_DIR]   (defaults: reports/, docs/)
+
+Run `evidens run` (or `evidens themes`) first. Each page's widest element is printed: wider
+than the viewport means a horizontal scroll."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from pipeline.outputs.report.screenshot import browser_page
+
+WIDTHS = {"desktop": (1366, 900), "phone": (390, 844)}
+PAGES = {"themes_explorer": "themes_explorer.html"}
+WIDEST = "() => document.documentElement.scrollWidth"
+
+
+def main(reports: Path = Path("reports"), docs: Path = Path("docs")) -> None:
+    with browser_page() as page:
+        for name, file in PAGES.items():
+            for kind, (width, height) in WIDTHS.items():
+                page.set_viewport_size({"width": width, "height": height})
+                page.goto((reports / file).resolve().as_uri())
+                page.wait_for_timeout(1500)
+                target = docs / f"{name}_{kind}.png"
+                page.screenshot(path=str(target))
+                print(f"{target}: viewport {width} px, page {page.evaluate(WIDEST)} px wide")
+
+
+if __name__ == "__main__":
+    main(*(Path(a) for a in sys.argv[1:3]))
