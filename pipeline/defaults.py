@@ -30,3 +30,9 @@ def user_cache() -> Path:
 # text cannot say how honest a page is, so this
 # is a setting, reported with every figure (--silent-prior), not something fitted.
 SILENT_PRIOR = "Nej=0.5,Delvist=0.3,Ja=0.2"
+
+# Bounds on input, each refused with a reason that names it (nothing stalls or fails deep inside a backend).
+MAX_CSV_FIELD_CHARS = 16 * 1024 * 1024  # one CSV cell (Python's csv default is 131,072)
+MAX_PAGE_CHARS = 1_000_000  # one page's text (spaCy's own limit, E088, is the same)
+MAX_ANSWERS_PER_PAGE = 1_000  # the real pages have 29 and 18
+MAX_VERDICT_ROWS = 100_000  # one `evidens review import` file
