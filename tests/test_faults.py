@@ -6,9 +6,11 @@ injected; pages are generated fixtures (named as such) or copies of the corpus's
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import os
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -24,6 +26,7 @@ from pipeline.batch.run import OUTPUTS, BatchLocked, output_lock, run_batch
 from pipeline.cli import entry
 from pipeline.corpus import EFFORTS_FILE
 from pipeline.embed.cache import CachedEmbedder
+from pipeline.errors import EvidensError
 from pipeline.evidence.segment import MAX_SENTENCE_CHARS, bounded_pieces
 from pipeline.ingest.readers import load_page
 from pipeline.tables import FORMULA_STARTS, neutralise, read_csv, restore
@@ -486,3 +489,213 @@ def test_a_damaged_page_result_is_processed_again(tmp_path, fake_scorer):
     state.write_text(state.read_text(encoding="utf-8")[:50], encoding="utf-8")
     assert run_batch(pages, out, "unused").processed == 1
     assert _outputs(out) == whole
+
+
+# --- labels: concurrent imports, times, every label file checked when read ----------------------------------
+VERDICT_HEADER = "effort_id,criterion_id,verdict,answer,note,analyst,decided_at"
+
+
+@pytest.fixture
+def labels_copy(corpus_dir, tmp_path) -> Path:
+    """A writable copy of the session corpus's labels folder (criteria.csv, answers.csv)."""
+    target = tmp_path / "labels"
+    shutil.copytree(corpus_dir / "labels", target)
+    return target
+
+
+def _answer_keys(labels: Path) -> list[tuple[str, str]]:
+    return [(r["effort_id"], r["criterion_id"]) for r in read_csv(labels / "answers.csv")]
+
+
+def _verdicts_file(path: Path, keys, time: str = "2024-01-01T10:00:00Z", note: str = "") -> Path:
+    """A verdicts file (generated test fixture): a dismiss on each answer key."""
+    lines = [VERDICT_HEADER, *(f"{e},{c},dismiss,,{note},tester,{time}" for e, c in keys)]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def test_two_imports_at_once_both_land(labels_copy, tmp_path, monkeypatch):
+    import threading
+
+    from pipeline.outputs import review
+
+    keys = _answer_keys(labels_copy)
+    assert len(keys) >= 40
+    files = [_verdicts_file(tmp_path / f"v{i}.csv", keys[20 * i : 20 * i + 20]) for i in range(2)]
+    load, both_read = review.load_verdicts, threading.Barrier(2, timeout=3)
+
+    def slow_load(
+        labels,
+    ):  # both imports read the stored verdicts before either writes, where nothing stops it
+        stored = load(labels)
+        with contextlib.suppress(threading.BrokenBarrierError):
+            both_read.wait()
+        return stored
+
+    monkeypatch.setattr(review, "load_verdicts", slow_load)
+    errors: list[BaseException] = []
+
+    def run(path):
+        try:
+            review.import_verdicts(path, labels_copy)
+        except BaseException as error:  # pragma: no cover - reported below
+            errors.append(error)
+
+    threads = [threading.Thread(target=run, args=(path,)) for path in files]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert errors == []
+    assert len(load(labels_copy)) == 40  # before: 20 of 40
+
+
+def test_a_naive_time_is_refused_at_import_with_the_line(labels_copy, tmp_path, monkeypatch, capsys):
+    (key,) = _answer_keys(labels_copy)[:1]
+    naive = _verdicts_file(tmp_path / "naive.csv", [key], time="2024-01-01T10:00:00")
+    code, _, err = evidens(monkeypatch, capsys, "review", "import", str(naive), "--labels", str(labels_copy))
+    assert code == 1 and "line 2: decided_at '2024-01-01T10:00:00' has no UTC offset" in err
+    assert not (labels_copy / "verdicts.csv").exists()
+    aware = _verdicts_file(tmp_path / "aware.csv", [key], time="2024-01-01T11:00:00+01:00")
+    code, _, err = evidens(monkeypatch, capsys, "review", "import", str(aware), "--labels", str(labels_copy))
+    assert code == 0, err
+    later = _verdicts_file(tmp_path / "later.csv", [key], time="2024-01-01T10:30:00Z")
+    assert evidens(monkeypatch, capsys, "review", "import", str(later), "--labels", str(labels_copy))[0] == 0
+    from pipeline.outputs.review import current_verdicts, load_verdicts
+
+    stored = load_verdicts(labels_copy)
+    assert [v.decided_at for v in stored] == ["2024-01-01T10:00:00+00:00", "2024-01-01T10:30:00+00:00"]
+    assert current_verdicts(stored)[key].decided_at == "2024-01-01T10:30:00+00:00"  # ordered, no TypeError
+
+
+def test_a_stored_naive_time_beside_an_aware_one_is_named_not_a_type_error(
+    labels_copy, corpus_dir, tmp_path, monkeypatch, capsys
+):
+    """The state the old code left: one naive, one aware time on one answer; `flag` used to exit 3 with
+    `TypeError: can't compare offset-naive and offset-aware datetimes`."""
+    (effort, criterion), *_ = _answer_keys(labels_copy)
+    stored = labels_copy / "verdicts.csv"
+    stored.write_text(
+        f"{VERDICT_HEADER},imported_from\n{effort},{criterion},dismiss,,,a,2024-01-01T10:00:00,abc\n"
+        f"{effort},{criterion},dismiss,,,a,2024-01-01T10:00:00+00:00,def\n",
+        encoding="utf-8",
+    )
+    code, _, err = evidens(monkeypatch, capsys, "flag", "--corpus", str(corpus_dir),
+                           "--labels", str(labels_copy), "--out", str(tmp_path / "reports"),
+                           "--embedder", "fake", "--cache", str(tmp_path / "cache.sqlite"))  # fmt: skip
+    assert code == 3
+    assert_one_line_error(err, str(stored), "line 2", "no UTC offset")
+    assert "TypeError" not in err
+
+
+@pytest.mark.parametrize(
+    ("cell", "words"),
+    [(("confrm", ""), ["line 2", "verdict 'confrm'"]), (("correct", "Nje"), ["line 2", "needs an answer"])],
+    ids=["garbled-verdict", "garbled-answer"],
+)
+def test_a_garbled_cell_in_stored_verdicts_is_named_not_dropped(labels_copy, cell, words):
+    from pipeline.outputs.review import load_verdicts
+
+    (effort, criterion), *_ = _answer_keys(labels_copy)
+    stored = labels_copy / "verdicts.csv"
+    stored.write_text(
+        f"{VERDICT_HEADER},imported_from\n{effort},{criterion},{cell[0]},{cell[1]},,a,2024-01-01T10:00:00Z,abc\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(EvidensError) as error:
+        load_verdicts(
+            labels_copy
+        )  # before: the verdict was dropped in silence, or its answer reached sklearn
+    for word in [str(stored), *words]:
+        assert word in str(error.value)
+
+
+def test_a_garbled_answer_in_answers_csv_is_named_by_file_and_line(
+    labels_copy, tmp_path, monkeypatch, capsys
+):
+    answers = labels_copy / "answers.csv"
+    rows = answers.read_text(encoding="utf-8").split("\n")
+    rows[3] = rows[3].rsplit(",", 1)[0] + ",Jaa"
+    answers.write_text("\n".join(rows), encoding="utf-8")
+    verdicts = _verdicts_file(tmp_path / "v.csv", _answer_keys(labels_copy)[:1])
+    code, _, err = evidens(
+        monkeypatch, capsys, "review", "import", str(verdicts), "--labels", str(labels_copy)
+    )
+    assert code == 3
+    assert_one_line_error(err, str(answers), "line 4", "answer 'Jaa'")
+
+
+# --- CSV: one reader, no line splitting before it, an explicit field limit ----------------------------------
+def test_a_newline_and_a_u2028_in_a_note_keep_the_rows(labels_copy, tmp_path):
+    from pipeline.outputs.review import import_verdicts, load_verdicts
+
+    keys = _answer_keys(labels_copy)[:3]
+    path = tmp_path / "v.csv"
+    notes = ['"first line\nsecond line"', "a\u2028b", "c\x0cd\x1ce\x85f"]
+    lines = [
+        VERDICT_HEADER,
+        *(f"{e},{c},dismiss,,{n},t,2024-01-01T10:00:00Z" for (e, c), n in zip(keys, notes, strict=True)),
+    ]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    assert import_verdicts(path, labels_copy).added == 3  # before: splitlines() broke the rows (refused)
+    assert [v.note for v in load_verdicts(labels_copy)] == [
+        "first line\nsecond line",
+        "a\u2028b",
+        "c\x0cd\x1ce\x85f",
+    ]
+
+
+def test_a_huge_note_is_read_and_an_oversized_one_refused_with_the_line(labels_copy, tmp_path):
+    from pipeline.defaults import MAX_CSV_FIELD_CHARS
+    from pipeline.outputs.review import VerdictFileError, import_verdicts, load_verdicts
+
+    keys = _answer_keys(labels_copy)[:2]
+    big = _verdicts_file(tmp_path / "big.csv", keys[:1], note="x" * 200_000)  # over csv's default 131,072
+    assert import_verdicts(big, labels_copy).added == 1
+    assert len(load_verdicts(labels_copy)[0].note) == 200_000
+    huge = _verdicts_file(tmp_path / "huge.csv", keys, note="y" * (MAX_CSV_FIELD_CHARS + 1))
+    with pytest.raises(VerdictFileError) as refused:
+        import_verdicts(huge, labels_copy)
+    assert refused.value.problems == [
+        f"line 2: not valid CSV (a cell over {MAX_CSV_FIELD_CHARS:,} characters)"
+    ]
+
+
+def test_no_reader_splits_lines_before_the_csv_reader():
+    sources = {p: p.read_text(encoding="utf-8") for p in (REPO / "pipeline").rglob("*.py")}
+    readers = [p.name for p, text in sources.items() if "csv.reader" in text or "csv.DictReader" in text]
+    assert readers == ["tables.py"]  # the one reader
+    assert not [p.name for p, text in sources.items() if "import csv" in text and "splitlines" in text]
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
+def test_a_verdicts_file_that_is_a_fifo_is_refused_not_waited_on(labels_copy, tmp_path, monkeypatch, capsys):
+    import signal
+
+    fifo = tmp_path / "verdicts.csv"
+    os.mkfifo(fifo)
+
+    def hung(*_):
+        raise AssertionError("reading the FIFO blocked")
+
+    previous = signal.signal(signal.SIGALRM, hung)
+    signal.alarm(20)
+    try:
+        code, _, err = evidens(
+            monkeypatch, capsys, "review", "import", str(fifo), "--labels", str(labels_copy)
+        )
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+    assert code == 1 and "a FIFO (named pipe), expected a regular file" in err and "Traceback" not in err
+
+
+def test_a_verdicts_file_over_the_row_limit_is_refused_with_the_line(labels_copy, tmp_path, monkeypatch):
+    from pipeline.outputs import review
+
+    monkeypatch.setattr(review, "MAX_VERDICT_ROWS", 5)
+    path = _verdicts_file(tmp_path / "v.csv", _answer_keys(labels_copy)[:6])
+    with pytest.raises(review.VerdictFileError) as refused:
+        review.import_verdicts(path, labels_copy)
+    assert refused.value.problems == ["line 7: more than 5 rows (the limit): split the file"]
+    assert not (labels_copy / "verdicts.csv").exists()
