@@ -41,12 +41,19 @@ class SafeCsvWriter:
 
     def __init__(self, handle: IO[str], columns: Sequence[str]):
         self._writer = csv.DictWriter(handle, fieldnames=list(columns), lineterminator="\n")
+        # The csv module quotes a cell holding a line terminator's characters only: with "\n" a bare "\r" went
+        # out unquoted and the reader took it for a row break. A row with one has every cell quoted.
+        self._quoting = csv.DictWriter(
+            handle, fieldnames=list(columns), lineterminator="\n", quoting=csv.QUOTE_ALL
+        )
 
     def writeheader(self) -> None:
         self._writer.writeheader()
 
     def writerow(self, row: dict[str, Any]) -> None:
-        self._writer.writerow({k: neutralise(v) for k, v in row.items()})
+        cells = {k: neutralise(v) for k, v in row.items()}
+        bare_cr = any(isinstance(v, str) and "\r" in v for v in cells.values())
+        (self._quoting if bare_cr else self._writer).writerow(cells)
 
     def writerows(self, rows: Iterable[dict[str, Any]]) -> None:
         for row in rows:

@@ -14,12 +14,15 @@ import shutil
 import sqlite3
 import subprocess
 import sys
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import ClassVar
 
 import numpy as np
 import pytest
 from conftest import ODSHERRED, REPO, TAARNBY, FakeEmbedder, make_effort_page
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from pipeline.batch import run as batch
 from pipeline.batch.run import OUTPUTS, BatchLocked, output_lock, run_batch
@@ -29,7 +32,7 @@ from pipeline.embed.cache import CachedEmbedder
 from pipeline.errors import EvidensError
 from pipeline.evidence.segment import MAX_SENTENCE_CHARS, bounded_pieces
 from pipeline.ingest.readers import load_page
-from pipeline.tables import FORMULA_STARTS, neutralise, read_csv, restore
+from pipeline.tables import FORMULA_STARTS, csv_records, neutralise, read_csv, restore
 
 HOSTILE_ITEM = '=HYPERLINK("http://x","klik") borgere får samtaler'
 
@@ -699,3 +702,134 @@ def test_a_verdicts_file_over_the_row_limit_is_refused_with_the_line(labels_copy
         review.import_verdicts(path, labels_copy)
     assert refused.value.problems == ["line 7: more than 5 rows (the limit): split the file"]
     assert not (labels_copy / "verdicts.csv").exists()
+
+
+# --- properties (hypothesis): the CSV round trip, the verdict import, the page parser -----------------------
+FORMULA_TEXT = st.builds(
+    lambda start, rest: start + rest, st.sampled_from([*FORMULA_STARTS, "'", "''"]), st.text()
+)
+LINE_BREAKS = st.sampled_from(
+    ["\n", "\r", "\r\n", "\u2028", "\u2029", "\x0b", "\x0c", "\x1c", "\x85", '"', ","]
+)
+HUGE = st.builds(lambda char, n: char * n, st.characters(), st.integers(131_000, 140_000))
+ANY_CELL = st.one_of(
+    st.text(), FORMULA_TEXT, st.lists(st.one_of(st.text(max_size=5), LINE_BREAKS)).map("".join), HUGE
+)
+# EVIDENS_EXAMPLES=2000 searches harder (1,500 each passed at the time of writing)
+PROPERTIES = settings(
+    max_examples=int(os.environ.get("EVIDENS_EXAMPLES", "50")),
+    deadline=None,
+    suppress_health_check=list(HealthCheck),
+)
+
+
+@PROPERTIES
+@given(
+    rows=st.lists(st.fixed_dictionaries({"a": ANY_CELL, "b": ANY_CELL}), max_size=4),
+    single=st.lists(ANY_CELL, max_size=3),
+)
+def test_property_any_text_survives_the_csv_writer_and_reader(tmp_path_factory, rows, single):
+    from pipeline.tables import write_csv
+
+    folder = tmp_path_factory.mktemp("csv")
+    write_csv(folder / "two.csv", rows, ("a", "b"))
+    assert read_csv(folder / "two.csv", ("a", "b")) == rows
+    write_csv(folder / "one.csv", [{"a": cell} for cell in single], ("a",))
+    assert [row["a"] for row in read_csv(folder / "one.csv", ("a",))] == single
+
+
+AWARE_TIMES = st.datetimes(
+    min_value=datetime(1990, 1, 1),
+    max_value=datetime(2100, 1, 1),
+    timezones=st.sampled_from(
+        [UTC, timezone(timedelta(hours=2)), timezone(timedelta(hours=-5, minutes=-30))]
+    ),
+)
+VERDICT_ROW = st.tuples(
+    st.sampled_from(
+        [("confirm", ""), ("dismiss", ""), ("correct", "Ja"), ("correct", "Delvist"), ("correct", "Nej")]
+    ),
+    st.one_of(st.text(), FORMULA_TEXT, LINE_BREAKS),
+    st.text(max_size=20),
+    AWARE_TIMES,
+)
+BREAKAGES = {
+    "verdict": lambda row: {**row, "verdict": "agree"},
+    "naive time": lambda row: {**row, "decided_at": "2024-01-01T10:00:00"},
+    "not a time": lambda row: {**row, "decided_at": "yesterday"},
+    "unknown effort": lambda row: {**row, "effort_id": "no-such-effort"},
+    "answer with confirm": lambda row: {**row, "verdict": "confirm", "answer": "Ja"},
+    "correct without answer": lambda row: {**row, "verdict": "correct", "answer": ""},
+}
+
+
+@PROPERTIES
+@given(data=st.data(), rows=st.lists(VERDICT_ROW, min_size=1, max_size=8))
+def test_property_valid_verdicts_round_trip_and_a_bad_line_is_named(tmp_path_factory, corpus_dir, data, rows):
+    from pipeline.outputs.review import VERDICT_COLUMNS, VerdictFileError, import_verdicts, load_verdicts
+    from pipeline.tables import csv_text
+
+    labels = tmp_path_factory.mktemp("labels")
+    shutil.copy(corpus_dir / "labels" / "answers.csv", labels / "answers.csv")
+    keys = _answer_keys(labels)[: len(rows)]
+    written = [
+        dict(zip(VERDICT_COLUMNS, (e, c, verdict, answer, note, analyst, moment.isoformat()), strict=True))
+        for (e, c), ((verdict, answer), note, analyst, moment) in zip(keys, rows, strict=False)
+    ]
+    path = tmp_path_factory.mktemp("in") / "verdicts.csv"
+    path.write_text(csv_text(written, VERDICT_COLUMNS), encoding="utf-8")
+    assert import_verdicts(path, labels).added == len(written)
+    stored = load_verdicts(labels)
+    assert [(v.verdict, v.answer, v.note, v.analyst) for v in stored] == [
+        (r["verdict"], r["answer"], r["note"].strip(), r["analyst"].strip()) for r in written
+    ]
+    assert [datetime.fromisoformat(v.decided_at) for v in stored] == [
+        datetime.fromisoformat(r["decided_at"]) for r in written
+    ]
+    assert all(v.decided_at.endswith("+00:00") for v in stored)
+
+    broken, breakage = (
+        data.draw(st.integers(0, len(written) - 1)),
+        data.draw(st.sampled_from(sorted(BREAKAGES))),
+    )
+    bad = [BREAKAGES[breakage](row) if i == broken else row for i, row in enumerate(written)]
+    before = (labels / "verdicts.csv").read_bytes()
+    path.write_text(csv_text(bad, VERDICT_COLUMNS), encoding="utf-8")
+    with pytest.raises(VerdictFileError) as refused:
+        import_verdicts(path, labels)
+    line = csv_records(path).records[broken][0]  # the line the broken row starts on
+    assert any(problem.startswith(f"line {line}: ") for problem in refused.value.problems), (
+        breakage,
+        refused.value.problems,
+    )
+    assert (labels / "verdicts.csv").read_bytes() == before  # nothing written
+
+
+REAL_LINES = TAARNBY.read_text(encoding="utf-8").split("\n")
+PAGE_LINES = st.one_of(
+    st.sampled_from(REAL_LINES),
+    st.sampled_from(["Kommunens beskrivelse af indsatsen", "Evidenstest vedr. x", "God praksis test", "Ja: x", "4,0",
+                     " • Nej:", " • : tom", "Tema: x", "Side 1", "Gode råd", "Se færre svar", "5,5", "0,", "•"]),
+    st.text(max_size=40),
+)  # fmt: skip
+
+
+@PROPERTIES
+@given(lines=st.lists(PAGE_LINES, max_size=80), raw=st.binary(max_size=300))
+def test_property_any_text_parses_or_is_rejected_with_a_reason(tmp_path_factory, lines, raw):
+    from pipeline.ingest import PageError, records_from_text
+    from pipeline.ingest.readers import UnreadableFile, normalise_text
+
+    text = normalise_text("\n".join(lines))
+    try:
+        efforts = records_from_text("generated.txt", text)
+    except PageError as error:
+        assert str(error).strip()
+    else:
+        assert all(e.effort_id and e.kind for e in efforts)
+    page = tmp_path_factory.mktemp("page") / "page.txt"
+    page.write_bytes(raw)
+    try:
+        load_page(page)
+    except UnreadableFile as error:
+        assert str(error).strip()

@@ -175,7 +175,7 @@ def read_verdicts(path: Path, known: set[Key]) -> list[Verdict]:
         if len(cells) != len(VERDICT_COLUMNS):
             problems.append(f"line {line}: expected {len(VERDICT_COLUMNS)} fields, found {len(cells)}")
             continue
-        row = {column: restore(value.strip()) for column, value in zip(VERDICT_COLUMNS, cells, strict=True)}
+        row = {column: restore(value).strip() for column, value in zip(VERDICT_COLUMNS, cells, strict=True)}
         found = _problems_of(row, known)
         problems += [f"line {line}: {problem}" for problem in found]
         key = (row["effort_id"], row["criterion_id"])
