@@ -833,3 +833,69 @@ def test_property_any_text_parses_or_is_rejected_with_a_reason(tmp_path_factory,
         load_page(page)
     except UnreadableFile as error:
         assert str(error).strip()
+
+
+# --- ingest: every input rejected, a killed ingest, bounds on a page ---------------------------------------
+def test_every_input_rejected_exits_1_and_writes_nothing(tmp_path, monkeypatch, capsys):
+    pages = tmp_path / "in"
+    pages.mkdir()
+    (pages / "empty.txt").write_text("")
+    (pages / "note.txt").write_text("not a page at all\n")
+    corpus, labels = tmp_path / "corpus", tmp_path / "labels"
+    corpus.mkdir()
+    (corpus / EFFORTS_FILE).write_text("old\n")
+    code, _, err = evidens(
+        monkeypatch, capsys, "ingest", str(pages), "--out", str(corpus), "--labels", str(labels)
+    )
+    assert (
+        code == 1 and "Traceback" not in err and "Keys mismatch" not in err
+    )  # before: exit 3, Keys mismatch
+    assert_one_line_error(err, "every input was rejected (2 of 2 files): nothing written")
+    assert "empty file" in err and "unrecognised page" in err
+    assert [p.name for p in corpus.iterdir()] == [EFFORTS_FILE] and (
+        corpus / EFFORTS_FILE
+    ).read_text() == "old\n"
+    assert not labels.exists()
+
+
+def test_an_empty_corpus_is_valid(tmp_path):
+    from pipeline.corpus import load_dataset, load_efforts, write_corpus
+
+    write_corpus([], [], tmp_path)
+    assert load_efforts(tmp_path) == [] and len(load_dataset(tmp_path)) == 0
+
+
+def test_a_killed_ingest_leaves_no_staging_folder_behind(tmp_path, ingested):
+    import multiprocessing
+    import signal
+
+    import datasets
+
+    from pipeline.corpus import STAGING_PREFIX, load_dataset, load_efforts, write_corpus
+
+    efforts = ingested.efforts[:2]
+
+    def killed_while_saving():
+        save = datasets.Dataset.save_to_disk
+
+        def save_then_die(self, path, *args, **kwargs):
+            save(self, path, *args, **kwargs)
+            os.kill(os.getpid(), signal.SIGKILL)
+
+        datasets.Dataset.save_to_disk = save_then_die
+        write_corpus(efforts, [], tmp_path)
+
+    child = multiprocessing.get_context("fork").Process(target=killed_while_saving)
+    child.start()
+    child.join(60)
+    assert child.exitcode == -signal.SIGKILL
+    assert [p.name.startswith(f"{STAGING_PREFIX}{child.pid}-") for p in tmp_path.iterdir()] == [
+        True
+    ]  # the kill's
+    write_corpus(efforts, [], tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "efforts.jsonl",
+        "efforts_dataset",
+        "rejected.jsonl",
+    ]
+    assert [e.effort_id for e in load_efforts(tmp_path)] == load_dataset(tmp_path)["effort_id"]
