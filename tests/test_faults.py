@@ -899,3 +899,33 @@ def test_a_killed_ingest_leaves_no_staging_folder_behind(tmp_path, ingested):
         "rejected.jsonl",
     ]
     assert [e.effort_id for e in load_efforts(tmp_path)] == load_dataset(tmp_path)["effort_id"]
+
+
+def test_a_page_over_a_million_characters_is_rejected_naming_the_limit(tmp_path, monkeypatch, capsys):
+    pages = tmp_path / "in"
+    pages.mkdir()
+    long = make_effort_page("Nyby", [("Ja", "borgerne får samtaler")], description="Borgerne. " * 110_000)
+    (pages / "long.txt").write_text(long, encoding="utf-8")
+    code, _, err = evidens(monkeypatch, capsys, "ingest", str(pages), "--out", str(tmp_path / "c"),
+                           "--labels", str(tmp_path / "l"))  # fmt: skip
+    assert code == 1 and "Traceback" not in err and "E088" not in err  # before: exit 3, spaCy's E088
+    assert (
+        f"{pages / 'long.txt'}: 1,100," in err and "characters, over the limit of 1,000,000 per page" in err
+    )
+
+
+def test_a_page_with_20000_answers_is_rejected_at_once(tmp_path):
+    import time
+
+    from pipeline.ingest import ingest_paths
+
+    answers = [("Ja", f"borgerne får samtale nummer {i} hver uge") for i in range(20_000)]
+    (tmp_path / "many.txt").write_text(make_effort_page("Nyby", answers), encoding="utf-8")
+    began = time.perf_counter()
+    result = ingest_paths([tmp_path / "many.txt"])
+    assert time.perf_counter() - began < 30  # before: over 3 minutes and ~880 MB in ingest
+    (rejection,) = result.rejected
+    assert rejection.reason == (
+        f"{tmp_path / 'many.txt'}: 20,000 answers, over the limit of 1,000 per page (the real pages have under "
+        "50): is it one page?"
+    )

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from bs4 import BeautifulSoup
 
+from pipeline.defaults import MAX_PAGE_BYTES
 from pipeline.io import special_kind
 
 SUPPORTED_SUFFIXES = (".txt", ".html", ".htm")
@@ -104,6 +105,9 @@ def load_page(path: Path) -> tuple[str, list[str]]:
     kind = special_kind(path)
     if kind:
         raise UnreadableFile(f"{kind}, expected a regular text or HTML file")
+    size = path.stat().st_size
+    if size > MAX_PAGE_BYTES:
+        raise UnreadableFile(f"{size:,} bytes, over the limit of {MAX_PAGE_BYTES:,} per page file")
     data = path.read_bytes()
     if not data.strip():
         raise UnreadableFile("empty file")
