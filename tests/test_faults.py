@@ -929,3 +929,20 @@ def test_a_page_with_20000_answers_is_rejected_at_once(tmp_path):
         f"{tmp_path / 'many.txt'}: 20,000 answers, over the limit of 1,000 per page (the real pages have under "
         "50): is it one page?"
     )
+
+
+def test_a_garbled_mlflow_store_is_one_line_without_mlflows_log(tmp_path, monkeypatch, capsys):
+    from pipeline.tracking import configure
+
+    path = tmp_path / "mlflow.db"
+    configure(f"sqlite:///{path}", experiments_dir=tmp_path / "experiments")
+    with contextlib.closing(sqlite3.connect(path)) as db:  # MLflow's tables, one of them garbled
+        db.execute("DROP TABLE experiments")
+        db.execute("CREATE TABLE experiments (x INTEGER)")
+        db.commit()
+    code, _, err = evidens(
+        monkeypatch, capsys, "predict", str(ODSHERRED), "--tracking-uri", f"sqlite:///{path}"
+    )
+    assert code == 3
+    assert_one_line_error(err, str(path), "cannot be read", "no such column")
+    assert len(err.strip().splitlines()) == 1, err  # before: 66 lines of MLflow's ERROR log and tracebacks
