@@ -525,7 +525,7 @@ def test_two_imports_at_once_both_land(labels_copy, tmp_path, monkeypatch):
     keys = _answer_keys(labels_copy)
     assert len(keys) >= 40
     files = [_verdicts_file(tmp_path / f"v{i}.csv", keys[20 * i : 20 * i + 20]) for i in range(2)]
-    load, both_read = review.load_verdicts, threading.Barrier(2, timeout=3)
+    load, both_read = review.load_verdicts, threading.Barrier(2, timeout=1)
 
     def slow_load(
         labels,
