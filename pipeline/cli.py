@@ -154,6 +154,16 @@ def ingest(
 
     pins = load_pins(labels / PINS_FILE)  # a bad pins file stops before any work
     result = ingest_paths(paths)
+    if not result.efforts:  # nothing to write: the old corpus and labels stay as they are
+        for rejection in result.rejected:
+            _err(f"  rejected: {rejection.reason}")
+        log.error(
+            f"every input was rejected ({len(result.rejected)} of {result.files_read} files): nothing written, "
+            f"{out}/ and {labels}/ are as they were"
+            if result.files_read
+            else f"no page files (.txt, .html) found in {', '.join(map(str, paths))}: nothing written"
+        )
+        raise typer.Exit(EXIT_REJECTED)
     catalogue = CriteriaCatalogue.load(labels / "criteria.csv", pins=pins)
     catalogue.assign(result.efforts)
     write_corpus(result.efforts, result.rejected, out)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -10,7 +12,7 @@ import datasets
 from pydantic import ValidationError
 
 from pipeline.errors import EvidensError
-from pipeline.io import atomic_replace_dir, write_jsonl
+from pipeline.io import atomic_replace_dir, special_kind, write_jsonl
 from pipeline.records import FLAG_COLUMNS, SECTION_NAMES, Effort, Flag, Rejection
 
 EFFORTS_FILE = "efforts.jsonl"
@@ -42,16 +44,53 @@ EFFORT_FEATURES = datasets.Features(
 )
 
 
+STAGING_PREFIX = ".dataset-"  # + pid + "-": the dataset is built here, then renamed into place
+
+
 def write_corpus(efforts: list[Effort], rejected: list[Rejection], out_dir: Path) -> None:
-    """Write the three outputs, each atomically."""
+    """Write the three outputs, each atomically. The dataset is built first, in a staging folder named after
+    this process, so that a failure leaves every old output as it was; staging folders a killed run left
+    behind (their process gone) are removed first. An empty list gives a valid empty corpus."""
     rows = [effort.model_dump() for effort in efforts]
     datasets.disable_progress_bars()
-    write_jsonl(out_dir / EFFORTS_FILE, rows)
-    write_jsonl(out_dir / REJECTED_FILE, [r.model_dump() for r in rejected])
-    with tempfile.TemporaryDirectory(dir=out_dir, prefix=".dataset-") as build:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    remove_stale_staging(out_dir)
+    with tempfile.TemporaryDirectory(dir=out_dir, prefix=f"{STAGING_PREFIX}{os.getpid()}-") as build:
         staged = Path(build) / DATASET_DIR
-        datasets.Dataset.from_list(rows, features=EFFORT_FEATURES).save_to_disk(str(staged))
+        if rows:
+            datasets.Dataset.from_list(rows, features=EFFORT_FEATURES).save_to_disk(str(staged))
+        else:  # from_list([]) cannot match the features ("Keys mismatch"), and zero shards do not load again
+            empty = {name: [] for name in EFFORT_FEATURES}
+            datasets.Dataset.from_dict(empty, features=EFFORT_FEATURES).save_to_disk(
+                str(staged), num_shards=1
+            )
+        write_jsonl(out_dir / EFFORTS_FILE, rows)
+        write_jsonl(out_dir / REJECTED_FILE, [r.model_dump() for r in rejected])
         atomic_replace_dir(staged, out_dir / DATASET_DIR)
+
+
+def remove_stale_staging(out_dir: Path) -> list[Path]:
+    """Remove the staging folders of runs that were killed (their process is gone, or the name carries none);
+    a live run's folder stays. Returns what was removed."""
+    removed = []
+    for folder in out_dir.glob(f"{STAGING_PREFIX}*"):
+        pid = folder.name.removeprefix(STAGING_PREFIX).split("-", 1)[0]
+        if folder.is_dir() and not (pid.isdigit() and _alive(int(pid))):
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's live process
+        return True
+    return True
 
 
 def load_efforts(corpus_dir: Path) -> list[Effort]:
@@ -60,6 +99,8 @@ def load_efforts(corpus_dir: Path) -> list[Effort]:
     path = corpus_dir / EFFORTS_FILE
     if not path.exists():
         raise EvidensError(f"{path} not found: run `evidens ingest` first")
+    if kind := special_kind(path):  # a FIFO would block the reader for ever
+        raise EvidensError(f"{path}: {kind}, expected a regular file: run `evidens ingest` again")
     efforts = []
     try:
         with path.open(encoding="utf-8") as handle:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import shutil
+import stat
 import tempfile
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -29,6 +31,40 @@ def atomic_path(path: Path) -> Iterator[Path]:
     finally:
         if temporary_path.exists():
             temporary_path.unlink()
+
+
+def special_kind(path: Path) -> str:
+    """'' for a regular file; else what it is (reading a FIFO would block, a socket or device is no file)."""
+    mode = path.stat().st_mode
+    if stat.S_ISREG(mode):
+        return ""
+    for test, name in (
+        (stat.S_ISDIR, "a folder"),
+        (stat.S_ISFIFO, "a FIFO (named pipe)"),
+        (stat.S_ISSOCK, "a socket"),
+    ):
+        if test(mode):
+            return name
+    return "a device or other special file"
+
+
+class NotAFile(OSError):
+    """A path that names a FIFO, socket, device or folder where a regular file is read."""
+
+    def __init__(self, path: Path, kind: str):
+        self.kind = kind
+        super().__init__(errno.EINVAL, f"{kind}, expected a regular file", str(path))
+
+    def __str__(self) -> str:
+        return f"{self.filename}: {self.strerror}"
+
+
+def read_regular_bytes(path: Path) -> bytes:
+    """The bytes of a regular file; NotAFile for anything else (a FIFO would block the reader for ever)."""
+    kind = special_kind(path)
+    if kind:
+        raise NotAFile(path, kind)
+    return path.read_bytes()
 
 
 def atomic_write_text(path: Path, text: str) -> None:
@@ -57,5 +93,5 @@ def write_jsonl(path: Path, rows: Iterable[dict[str, Any]]) -> None:
 
 
 def read_jsonl(path: Path) -> list[dict[str, Any]]:
-    with path.open(encoding="utf-8") as handle:
-        return [json.loads(line) for line in handle if line.strip()]
+    text = read_regular_bytes(path).decode("utf-8")
+    return [json.loads(line) for line in text.split("\n") if line.strip()]

@@ -75,6 +75,19 @@ def configure(
         check_sqlite_store(Path(uri.removeprefix("sqlite:///")), create)
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
+    if uri.startswith("sqlite:///"):  # open it now, MLflow's own error log silenced: one line, not 66
+        mlflow_log = logging.getLogger("mlflow")
+        level = mlflow_log.level
+        mlflow_log.setLevel(logging.CRITICAL + 1)
+        try:
+            mlflow.search_experiments(max_results=1)
+        except Exception as error:
+            raise EvidensError(
+                f"the MLflow store {uri} cannot be read ({_first_line(error)}): restore it, or move it aside "
+                "and train again"
+            ) from None
+        finally:
+            mlflow_log.setLevel(level)
     if not create:
         return uri
     try:

@@ -6,27 +6,33 @@ injected; pages are generated fixtures (named as such) or copies of the corpus's
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import os
+import shutil
 import sqlite3
 import subprocess
 import sys
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import ClassVar
 
 import numpy as np
 import pytest
 from conftest import ODSHERRED, REPO, TAARNBY, FakeEmbedder, make_effort_page
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from pipeline.batch import run as batch
 from pipeline.batch.run import OUTPUTS, BatchLocked, output_lock, run_batch
 from pipeline.cli import entry
 from pipeline.corpus import EFFORTS_FILE
 from pipeline.embed.cache import CachedEmbedder
+from pipeline.errors import EvidensError
 from pipeline.evidence.segment import MAX_SENTENCE_CHARS, bounded_pieces
 from pipeline.ingest.readers import load_page
-from pipeline.tables import FORMULA_STARTS, neutralise, read_csv, restore
+from pipeline.tables import FORMULA_STARTS, csv_records, neutralise, read_csv, restore
 
 HOSTILE_ITEM = '=HYPERLINK("http://x","klik") borgere får samtaler'
 
@@ -486,3 +492,457 @@ def test_a_damaged_page_result_is_processed_again(tmp_path, fake_scorer):
     state.write_text(state.read_text(encoding="utf-8")[:50], encoding="utf-8")
     assert run_batch(pages, out, "unused").processed == 1
     assert _outputs(out) == whole
+
+
+# --- labels: concurrent imports, times, every label file checked when read ----------------------------------
+VERDICT_HEADER = "effort_id,criterion_id,verdict,answer,note,analyst,decided_at"
+
+
+@pytest.fixture
+def labels_copy(corpus_dir, tmp_path) -> Path:
+    """A writable copy of the session corpus's labels folder (criteria.csv, answers.csv)."""
+    target = tmp_path / "labels"
+    shutil.copytree(corpus_dir / "labels", target)
+    return target
+
+
+def _answer_keys(labels: Path) -> list[tuple[str, str]]:
+    return [(r["effort_id"], r["criterion_id"]) for r in read_csv(labels / "answers.csv")]
+
+
+def _verdicts_file(path: Path, keys, time: str = "2024-01-01T10:00:00Z", note: str = "") -> Path:
+    """A verdicts file (generated test fixture): a dismiss on each answer key."""
+    lines = [VERDICT_HEADER, *(f"{e},{c},dismiss,,{note},tester,{time}" for e, c in keys)]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def test_two_imports_at_once_both_land(labels_copy, tmp_path, monkeypatch):
+    import threading
+
+    from pipeline.outputs import review
+
+    keys = _answer_keys(labels_copy)
+    assert len(keys) >= 40
+    files = [_verdicts_file(tmp_path / f"v{i}.csv", keys[20 * i : 20 * i + 20]) for i in range(2)]
+    load, both_read = review.load_verdicts, threading.Barrier(2, timeout=1)
+
+    def slow_load(
+        labels,
+    ):  # both imports read the stored verdicts before either writes, where nothing stops it
+        stored = load(labels)
+        with contextlib.suppress(threading.BrokenBarrierError):
+            both_read.wait()
+        return stored
+
+    monkeypatch.setattr(review, "load_verdicts", slow_load)
+    errors: list[BaseException] = []
+
+    def run(path):
+        try:
+            review.import_verdicts(path, labels_copy)
+        except BaseException as error:  # pragma: no cover - reported below
+            errors.append(error)
+
+    threads = [threading.Thread(target=run, args=(path,)) for path in files]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert errors == []
+    assert len(load(labels_copy)) == 40  # before: 20 of 40
+
+
+def test_a_naive_time_is_refused_at_import_with_the_line(labels_copy, tmp_path, monkeypatch, capsys):
+    (key,) = _answer_keys(labels_copy)[:1]
+    naive = _verdicts_file(tmp_path / "naive.csv", [key], time="2024-01-01T10:00:00")
+    code, _, err = evidens(monkeypatch, capsys, "review", "import", str(naive), "--labels", str(labels_copy))
+    assert code == 1 and "line 2: decided_at '2024-01-01T10:00:00' has no UTC offset" in err
+    assert not (labels_copy / "verdicts.csv").exists()
+    aware = _verdicts_file(tmp_path / "aware.csv", [key], time="2024-01-01T11:00:00+01:00")
+    code, _, err = evidens(monkeypatch, capsys, "review", "import", str(aware), "--labels", str(labels_copy))
+    assert code == 0, err
+    later = _verdicts_file(tmp_path / "later.csv", [key], time="2024-01-01T10:30:00Z")
+    assert evidens(monkeypatch, capsys, "review", "import", str(later), "--labels", str(labels_copy))[0] == 0
+    from pipeline.outputs.review import current_verdicts, load_verdicts
+
+    stored = load_verdicts(labels_copy)
+    assert [v.decided_at for v in stored] == ["2024-01-01T10:00:00+00:00", "2024-01-01T10:30:00+00:00"]
+    assert current_verdicts(stored)[key].decided_at == "2024-01-01T10:30:00+00:00"  # ordered, no TypeError
+
+
+def test_a_stored_naive_time_beside_an_aware_one_is_named_not_a_type_error(
+    labels_copy, corpus_dir, tmp_path, monkeypatch, capsys
+):
+    """The state the old code left: one naive, one aware time on one answer; `flag` used to exit 3 with
+    `TypeError: can't compare offset-naive and offset-aware datetimes`."""
+    (effort, criterion), *_ = _answer_keys(labels_copy)
+    stored = labels_copy / "verdicts.csv"
+    stored.write_text(
+        f"{VERDICT_HEADER},imported_from\n{effort},{criterion},dismiss,,,a,2024-01-01T10:00:00,abc\n"
+        f"{effort},{criterion},dismiss,,,a,2024-01-01T10:00:00+00:00,def\n",
+        encoding="utf-8",
+    )
+    code, _, err = evidens(monkeypatch, capsys, "flag", "--corpus", str(corpus_dir),
+                           "--labels", str(labels_copy), "--out", str(tmp_path / "reports"),
+                           "--embedder", "fake", "--cache", str(tmp_path / "cache.sqlite"))  # fmt: skip
+    assert code == 3
+    assert_one_line_error(err, str(stored), "line 2", "no UTC offset")
+    assert "TypeError" not in err
+
+
+@pytest.mark.parametrize(
+    ("cell", "words"),
+    [(("confrm", ""), ["line 2", "verdict 'confrm'"]), (("correct", "Nje"), ["line 2", "needs an answer"])],
+    ids=["garbled-verdict", "garbled-answer"],
+)
+def test_a_garbled_cell_in_stored_verdicts_is_named_not_dropped(labels_copy, cell, words):
+    from pipeline.outputs.review import load_verdicts
+
+    (effort, criterion), *_ = _answer_keys(labels_copy)
+    stored = labels_copy / "verdicts.csv"
+    stored.write_text(
+        f"{VERDICT_HEADER},imported_from\n{effort},{criterion},{cell[0]},{cell[1]},,a,2024-01-01T10:00:00Z,abc\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(EvidensError) as error:
+        load_verdicts(
+            labels_copy
+        )  # before: the verdict was dropped in silence, or its answer reached sklearn
+    for word in [str(stored), *words]:
+        assert word in str(error.value)
+
+
+def test_a_garbled_answer_in_answers_csv_is_named_by_file_and_line(
+    labels_copy, tmp_path, monkeypatch, capsys
+):
+    answers = labels_copy / "answers.csv"
+    rows = answers.read_text(encoding="utf-8").split("\n")
+    rows[3] = rows[3].rsplit(",", 1)[0] + ",Jaa"
+    answers.write_text("\n".join(rows), encoding="utf-8")
+    verdicts = _verdicts_file(tmp_path / "v.csv", _answer_keys(labels_copy)[:1])
+    code, _, err = evidens(
+        monkeypatch, capsys, "review", "import", str(verdicts), "--labels", str(labels_copy)
+    )
+    assert code == 3
+    assert_one_line_error(err, str(answers), "line 4", "answer 'Jaa'")
+
+
+# --- CSV: one reader, no line splitting before it, an explicit field limit ----------------------------------
+def test_a_newline_and_a_u2028_in_a_note_keep_the_rows(labels_copy, tmp_path):
+    from pipeline.outputs.review import import_verdicts, load_verdicts
+
+    keys = _answer_keys(labels_copy)[:3]
+    path = tmp_path / "v.csv"
+    notes = ['"first line\nsecond line"', "a\u2028b", "c\x0cd\x1ce\x85f"]
+    lines = [
+        VERDICT_HEADER,
+        *(f"{e},{c},dismiss,,{n},t,2024-01-01T10:00:00Z" for (e, c), n in zip(keys, notes, strict=True)),
+    ]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    assert import_verdicts(path, labels_copy).added == 3  # before: splitlines() broke the rows (refused)
+    assert [v.note for v in load_verdicts(labels_copy)] == [
+        "first line\nsecond line",
+        "a\u2028b",
+        "c\x0cd\x1ce\x85f",
+    ]
+
+
+def test_a_huge_note_is_read_and_an_oversized_one_refused_with_the_line(labels_copy, tmp_path):
+    from pipeline.defaults import MAX_CSV_FIELD_CHARS
+    from pipeline.outputs.review import VerdictFileError, import_verdicts, load_verdicts
+
+    keys = _answer_keys(labels_copy)[:2]
+    big = _verdicts_file(tmp_path / "big.csv", keys[:1], note="x" * 200_000)  # over csv's default 131,072
+    assert import_verdicts(big, labels_copy).added == 1
+    assert len(load_verdicts(labels_copy)[0].note) == 200_000
+    huge = _verdicts_file(tmp_path / "huge.csv", keys, note="y" * (MAX_CSV_FIELD_CHARS + 1))
+    with pytest.raises(VerdictFileError) as refused:
+        import_verdicts(huge, labels_copy)
+    assert refused.value.problems == [
+        f"line 2: not valid CSV (a cell over {MAX_CSV_FIELD_CHARS:,} characters)"
+    ]
+
+
+def test_no_reader_splits_lines_before_the_csv_reader():
+    sources = {p: p.read_text(encoding="utf-8") for p in (REPO / "pipeline").rglob("*.py")}
+    readers = [p.name for p, text in sources.items() if "csv.reader" in text or "csv.DictReader" in text]
+    assert readers == ["tables.py"]  # the one reader
+    assert not [p.name for p, text in sources.items() if "import csv" in text and "splitlines" in text]
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
+def test_a_verdicts_file_that_is_a_fifo_is_refused_not_waited_on(labels_copy, tmp_path, monkeypatch, capsys):
+    import signal
+
+    fifo = tmp_path / "verdicts.csv"
+    os.mkfifo(fifo)
+
+    def hung(*_):
+        raise AssertionError("reading the FIFO blocked")
+
+    previous = signal.signal(signal.SIGALRM, hung)
+    signal.alarm(20)
+    try:
+        code, _, err = evidens(
+            monkeypatch, capsys, "review", "import", str(fifo), "--labels", str(labels_copy)
+        )
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+    assert code == 1 and "a FIFO (named pipe), expected a regular file" in err and "Traceback" not in err
+
+
+def test_a_verdicts_file_over_the_row_limit_is_refused_with_the_line(labels_copy, tmp_path, monkeypatch):
+    from pipeline.outputs import review
+
+    monkeypatch.setattr(review, "MAX_VERDICT_ROWS", 5)
+    path = _verdicts_file(tmp_path / "v.csv", _answer_keys(labels_copy)[:6])
+    with pytest.raises(review.VerdictFileError) as refused:
+        review.import_verdicts(path, labels_copy)
+    assert refused.value.problems == ["line 7: more than 5 rows (the limit): split the file"]
+    assert not (labels_copy / "verdicts.csv").exists()
+
+
+# --- properties (hypothesis): the CSV round trip, the verdict import, the page parser -----------------------
+FORMULA_TEXT = st.builds(
+    lambda start, rest: start + rest, st.sampled_from([*FORMULA_STARTS, "'", "''"]), st.text()
+)
+LINE_BREAKS = st.sampled_from(
+    ["\n", "\r", "\r\n", "\u2028", "\u2029", "\x0b", "\x0c", "\x1c", "\x85", '"', ","]
+)
+HUGE = st.builds(lambda char, n: char * n, st.characters(), st.integers(131_000, 140_000))
+ANY_CELL = st.one_of(
+    st.text(), FORMULA_TEXT, st.lists(st.one_of(st.text(max_size=5), LINE_BREAKS)).map("".join), HUGE
+)
+# EVIDENS_EXAMPLES=2000 searches harder (1,500 each passed at the time of writing)
+PROPERTIES = settings(
+    max_examples=int(os.environ.get("EVIDENS_EXAMPLES", "50")),
+    deadline=None,
+    suppress_health_check=list(HealthCheck),
+)
+
+
+@PROPERTIES
+@given(
+    rows=st.lists(st.fixed_dictionaries({"a": ANY_CELL, "b": ANY_CELL}), max_size=4),
+    single=st.lists(ANY_CELL, max_size=3),
+)
+def test_property_any_text_survives_the_csv_writer_and_reader(tmp_path_factory, rows, single):
+    from pipeline.tables import write_csv
+
+    folder = tmp_path_factory.mktemp("csv")
+    write_csv(folder / "two.csv", rows, ("a", "b"))
+    assert read_csv(folder / "two.csv", ("a", "b")) == rows
+    write_csv(folder / "one.csv", [{"a": cell} for cell in single], ("a",))
+    assert [row["a"] for row in read_csv(folder / "one.csv", ("a",))] == single
+
+
+AWARE_TIMES = st.datetimes(
+    min_value=datetime(1990, 1, 1),
+    max_value=datetime(2100, 1, 1),
+    timezones=st.sampled_from(
+        [UTC, timezone(timedelta(hours=2)), timezone(timedelta(hours=-5, minutes=-30))]
+    ),
+)
+VERDICT_ROW = st.tuples(
+    st.sampled_from(
+        [("confirm", ""), ("dismiss", ""), ("correct", "Ja"), ("correct", "Delvist"), ("correct", "Nej")]
+    ),
+    st.one_of(st.text(), FORMULA_TEXT, LINE_BREAKS),
+    st.text(max_size=20),
+    AWARE_TIMES,
+)
+BREAKAGES = {
+    "verdict": lambda row: {**row, "verdict": "agree"},
+    "naive time": lambda row: {**row, "decided_at": "2024-01-01T10:00:00"},
+    "not a time": lambda row: {**row, "decided_at": "yesterday"},
+    "unknown effort": lambda row: {**row, "effort_id": "no-such-effort"},
+    "answer with confirm": lambda row: {**row, "verdict": "confirm", "answer": "Ja"},
+    "correct without answer": lambda row: {**row, "verdict": "correct", "answer": ""},
+}
+
+
+@PROPERTIES
+@given(data=st.data(), rows=st.lists(VERDICT_ROW, min_size=1, max_size=8))
+def test_property_valid_verdicts_round_trip_and_a_bad_line_is_named(tmp_path_factory, corpus_dir, data, rows):
+    from pipeline.outputs.review import VERDICT_COLUMNS, VerdictFileError, import_verdicts, load_verdicts
+    from pipeline.tables import csv_text
+
+    labels = tmp_path_factory.mktemp("labels")
+    shutil.copy(corpus_dir / "labels" / "answers.csv", labels / "answers.csv")
+    keys = _answer_keys(labels)[: len(rows)]
+    written = [
+        dict(zip(VERDICT_COLUMNS, (e, c, verdict, answer, note, analyst, moment.isoformat()), strict=True))
+        for (e, c), ((verdict, answer), note, analyst, moment) in zip(keys, rows, strict=False)
+    ]
+    path = tmp_path_factory.mktemp("in") / "verdicts.csv"
+    path.write_text(csv_text(written, VERDICT_COLUMNS), encoding="utf-8")
+    assert import_verdicts(path, labels).added == len(written)
+    stored = load_verdicts(labels)
+    assert [(v.verdict, v.answer, v.note, v.analyst) for v in stored] == [
+        (r["verdict"], r["answer"], r["note"].strip(), r["analyst"].strip()) for r in written
+    ]
+    assert [datetime.fromisoformat(v.decided_at) for v in stored] == [
+        datetime.fromisoformat(r["decided_at"]) for r in written
+    ]
+    assert all(v.decided_at.endswith("+00:00") for v in stored)
+
+    broken, breakage = (
+        data.draw(st.integers(0, len(written) - 1)),
+        data.draw(st.sampled_from(sorted(BREAKAGES))),
+    )
+    bad = [BREAKAGES[breakage](row) if i == broken else row for i, row in enumerate(written)]
+    before = (labels / "verdicts.csv").read_bytes()
+    path.write_text(csv_text(bad, VERDICT_COLUMNS), encoding="utf-8")
+    with pytest.raises(VerdictFileError) as refused:
+        import_verdicts(path, labels)
+    line = csv_records(path).records[broken][0]  # the line the broken row starts on
+    assert any(problem.startswith(f"line {line}: ") for problem in refused.value.problems), (
+        breakage,
+        refused.value.problems,
+    )
+    assert (labels / "verdicts.csv").read_bytes() == before  # nothing written
+
+
+REAL_LINES = TAARNBY.read_text(encoding="utf-8").split("\n")
+PAGE_LINES = st.one_of(
+    st.sampled_from(REAL_LINES),
+    st.sampled_from(["Kommunens beskrivelse af indsatsen", "Evidenstest vedr. x", "God praksis test", "Ja: x", "4,0",
+                     " • Nej:", " • : tom", "Tema: x", "Side 1", "Gode råd", "Se færre svar", "5,5", "0,", "•"]),
+    st.text(max_size=40),
+)  # fmt: skip
+
+
+@PROPERTIES
+@given(lines=st.lists(PAGE_LINES, max_size=80), raw=st.binary(max_size=300))
+def test_property_any_text_parses_or_is_rejected_with_a_reason(tmp_path_factory, lines, raw):
+    from pipeline.ingest import PageError, records_from_text
+    from pipeline.ingest.readers import UnreadableFile, normalise_text
+
+    text = normalise_text("\n".join(lines))
+    try:
+        efforts = records_from_text("generated.txt", text)
+    except PageError as error:
+        assert str(error).strip()
+    else:
+        assert all(e.effort_id and e.kind for e in efforts)
+    page = tmp_path_factory.mktemp("page") / "page.txt"
+    page.write_bytes(raw)
+    try:
+        load_page(page)
+    except UnreadableFile as error:
+        assert str(error).strip()
+
+
+# --- ingest: every input rejected, a killed ingest, bounds on a page ---------------------------------------
+def test_every_input_rejected_exits_1_and_writes_nothing(tmp_path, monkeypatch, capsys):
+    pages = tmp_path / "in"
+    pages.mkdir()
+    (pages / "empty.txt").write_text("")
+    (pages / "note.txt").write_text("not a page at all\n")
+    corpus, labels = tmp_path / "corpus", tmp_path / "labels"
+    corpus.mkdir()
+    (corpus / EFFORTS_FILE).write_text("old\n")
+    code, _, err = evidens(
+        monkeypatch, capsys, "ingest", str(pages), "--out", str(corpus), "--labels", str(labels)
+    )
+    assert (
+        code == 1 and "Traceback" not in err and "Keys mismatch" not in err
+    )  # before: exit 3, Keys mismatch
+    assert_one_line_error(err, "every input was rejected (2 of 2 files): nothing written")
+    assert "empty file" in err and "unrecognised page" in err
+    assert [p.name for p in corpus.iterdir()] == [EFFORTS_FILE] and (
+        corpus / EFFORTS_FILE
+    ).read_text() == "old\n"
+    assert not labels.exists()
+
+
+def test_an_empty_corpus_is_valid(tmp_path):
+    from pipeline.corpus import load_dataset, load_efforts, write_corpus
+
+    write_corpus([], [], tmp_path)
+    assert load_efforts(tmp_path) == [] and len(load_dataset(tmp_path)) == 0
+
+
+def test_a_killed_ingest_leaves_no_staging_folder_behind(tmp_path, ingested):
+    import multiprocessing
+    import signal
+
+    import datasets
+
+    from pipeline.corpus import STAGING_PREFIX, load_dataset, load_efforts, write_corpus
+
+    efforts = ingested.efforts[:2]
+
+    def killed_while_saving():
+        save = datasets.Dataset.save_to_disk
+
+        def save_then_die(self, path, *args, **kwargs):
+            save(self, path, *args, **kwargs)
+            os.kill(os.getpid(), signal.SIGKILL)
+
+        datasets.Dataset.save_to_disk = save_then_die
+        write_corpus(efforts, [], tmp_path)
+
+    child = multiprocessing.get_context("fork").Process(target=killed_while_saving)
+    child.start()
+    child.join(60)
+    assert child.exitcode == -signal.SIGKILL
+    assert [p.name.startswith(f"{STAGING_PREFIX}{child.pid}-") for p in tmp_path.iterdir()] == [
+        True
+    ]  # the kill's
+    write_corpus(efforts, [], tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "efforts.jsonl",
+        "efforts_dataset",
+        "rejected.jsonl",
+    ]
+    assert [e.effort_id for e in load_efforts(tmp_path)] == load_dataset(tmp_path)["effort_id"]
+
+
+def test_a_page_over_a_million_characters_is_rejected_naming_the_limit(tmp_path, monkeypatch, capsys):
+    pages = tmp_path / "in"
+    pages.mkdir()
+    long = make_effort_page("Nyby", [("Ja", "borgerne får samtaler")], description="Borgerne. " * 110_000)
+    (pages / "long.txt").write_text(long, encoding="utf-8")
+    code, _, err = evidens(monkeypatch, capsys, "ingest", str(pages), "--out", str(tmp_path / "c"),
+                           "--labels", str(tmp_path / "l"))  # fmt: skip
+    assert code == 1 and "Traceback" not in err and "E088" not in err  # before: exit 3, spaCy's E088
+    assert (
+        f"{pages / 'long.txt'}: 1,100," in err and "characters, over the limit of 1,000,000 per page" in err
+    )
+
+
+def test_a_page_with_20000_answers_is_rejected_at_once(tmp_path):
+    import time
+
+    from pipeline.ingest import ingest_paths
+
+    answers = [("Ja", f"borgerne får samtale nummer {i} hver uge") for i in range(20_000)]
+    (tmp_path / "many.txt").write_text(make_effort_page("Nyby", answers), encoding="utf-8")
+    began = time.perf_counter()
+    result = ingest_paths([tmp_path / "many.txt"])
+    assert time.perf_counter() - began < 30  # before: over 3 minutes and ~880 MB in ingest
+    (rejection,) = result.rejected
+    assert rejection.reason == (
+        f"{tmp_path / 'many.txt'}: 20,000 answers, over the limit of 1,000 per page (the real pages have under "
+        "50): is it one page?"
+    )
+
+
+def test_a_garbled_mlflow_store_is_one_line_without_mlflows_log(tmp_path, monkeypatch, capsys):
+    from pipeline.tracking import configure
+
+    path = tmp_path / "mlflow.db"
+    configure(f"sqlite:///{path}", experiments_dir=tmp_path / "experiments")
+    with contextlib.closing(sqlite3.connect(path)) as db:  # MLflow's tables, one of them garbled
+        db.execute("DROP TABLE experiments")
+        db.execute("CREATE TABLE experiments (x INTEGER)")
+        db.commit()
+    code, _, err = evidens(
+        monkeypatch, capsys, "predict", str(ODSHERRED), "--tracking-uri", f"sqlite:///{path}"
+    )
+    assert code == 3
+    assert_one_line_error(err, str(path), "cannot be read", "no such column")
+    assert len(err.strip().splitlines()) == 1, err  # before: 66 lines of MLflow's ERROR log and tracebacks

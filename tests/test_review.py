@@ -130,10 +130,10 @@ def test_text_answers_follow_the_current_verdict(labelled_efforts):
     effort = labelled_efforts[0]
     first, second, third = [a for t in effort.tests for a in t.answers][:3]
     verdicts = [
-        Verdict(effort.effort_id, first.criterion_id, "dismiss", "", "", "a", "2026-11-24T10:00:00"),
-        Verdict(effort.effort_id, second.criterion_id, "correct", "Nej", "", "a", "2026-11-24T10:00:00"),
-        Verdict(effort.effort_id, third.criterion_id, "confirm", "", "", "a", "2026-11-24T10:00:00"),
-        Verdict(effort.effort_id, first.criterion_id, "correct", "Delvist", "", "a", "2026-11-24T09:00:00"),
+        Verdict(effort.effort_id, first.criterion_id, "dismiss", "", "", "a", "2026-11-24T10:00:00Z"),
+        Verdict(effort.effort_id, second.criterion_id, "correct", "Nej", "", "a", "2026-11-24T10:00:00Z"),
+        Verdict(effort.effort_id, third.criterion_id, "confirm", "", "", "a", "2026-11-24T10:00:00Z"),
+        Verdict(effort.effort_id, first.criterion_id, "correct", "Delvist", "", "a", "2026-11-24T09:00:00Z"),
     ]
     answers = text_answers(verdicts, labelled_efforts)
     assert answers == {

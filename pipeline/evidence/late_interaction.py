@@ -13,7 +13,6 @@ P(stated).
 
 from __future__ import annotations
 
-import csv
 import math
 import re
 from collections.abc import Mapping, Sequence
@@ -25,6 +24,7 @@ import numpy as np
 
 from pipeline.embed import Embedder
 from pipeline.records import Sentence
+from pipeline.tables import read_csv
 from pipeline.textnorm import normalise_text
 
 VOCABULARY_FILE = Path(__file__).with_name("vocabulary.csv")
@@ -53,9 +53,7 @@ class Vocabulary:
 
 @cache
 def load_vocabulary(path: Path = VOCABULARY_FILE) -> Vocabulary:
-    rows = [
-        r for r in csv.DictReader(line for line in path.open(encoding="utf-8") if not line.startswith("#"))
-    ]
+    rows = read_csv(path, ("term", "canonical", "kind"), comments=True)
     return Vocabulary(
         {r["term"]: r["canonical"] for r in rows},
         frozenset(r["canonical"] for r in rows),

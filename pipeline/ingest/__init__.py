@@ -9,6 +9,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pipeline.defaults import MAX_ANSWERS_PER_PAGE, MAX_PAGE_CHARS
 from pipeline.ingest.effort_page import PageError, looks_like_effort_page, parse_effort_page
 from pipeline.ingest.readers import UnreadableFile, collect_files, load_page
 from pipeline.ingest.report import looks_like_report, parse_report
@@ -40,7 +41,17 @@ def effort_id_for(name: str, content_sha256: str) -> str:
 def records_from_text(source: str, text: str, warnings: Sequence[str] = ()) -> list[Effort]:
     """Parse one page's normalised text into its records, each carrying the file's `warnings` (its decoding);
     raise PageError if it cannot be ingested."""
+    if len(text) > MAX_PAGE_CHARS:  # spaCy refuses such a text (E088) deep inside a later stage
+        raise PageError(
+            f"{len(text):,} characters, over the limit of {MAX_PAGE_CHARS:,} per page: split the page into parts"
+        )
     efforts = _parse_records(source, text)
+    answers = max((sum(len(t.answers) for t in e.tests) for e in efforts), default=0)
+    if answers > MAX_ANSWERS_PER_PAGE:  # matching them against the catalogue would stall ingest
+        raise PageError(
+            f"{answers:,} answers, over the limit of {MAX_ANSWERS_PER_PAGE:,} per page (the real pages have "
+            "under 50): is it one page?"
+        )
     for effort in efforts:
         effort.warnings[:0] = warnings
     return efforts

@@ -25,7 +25,7 @@ from pipeline.errors import EvidensError
 from pipeline.ingest.alignment import MERGE_THRESHOLD, core_of, similarity
 from pipeline.ingest.wording import canonical_criterion, criterion_key
 from pipeline.records import AnswerRecord, Effort, SelfAssessment
-from pipeline.tables import read_csv, write_csv
+from pipeline.tables import read_csv, read_csv_lines, write_csv
 
 PINS_FILE = "criteria_pins.csv"
 PIN_COLUMNS = ("item_a", "item_b", "decision", "note")
@@ -83,7 +83,7 @@ def load_pins(path: Path) -> list[Pin]:
     if not path.exists():
         return []
     pins = []
-    for line, row in enumerate(read_csv(path, PIN_COLUMNS), start=2):
+    for line, row in read_csv_lines(path, PIN_COLUMNS):
         decision = row["decision"].strip().lower()
         if decision not in PIN_DECISIONS or not row["item_a"].strip() or not row["item_b"].strip():
             raise EvidensError(

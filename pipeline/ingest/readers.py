@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import codecs
 import re
-import stat
 import unicodedata
 from pathlib import Path
 
 from bs4 import BeautifulSoup
+
+from pipeline.defaults import MAX_PAGE_BYTES
+from pipeline.io import special_kind
 
 SUPPORTED_SUFFIXES = (".txt", ".html", ".htm")
 _HTML_START = re.compile(rb"^\s*(<!doctype html|<html|<head|<body)", re.IGNORECASE)
@@ -103,6 +105,9 @@ def load_page(path: Path) -> tuple[str, list[str]]:
     kind = special_kind(path)
     if kind:
         raise UnreadableFile(f"{kind}, expected a regular text or HTML file")
+    size = path.stat().st_size
+    if size > MAX_PAGE_BYTES:
+        raise UnreadableFile(f"{size:,} bytes, over the limit of {MAX_PAGE_BYTES:,} per page file")
     data = path.read_bytes()
     if not data.strip():
         raise UnreadableFile("empty file")
@@ -118,21 +123,6 @@ def load_page(path: Path) -> tuple[str, list[str]]:
 def read_page(path: Path) -> str:
     """One page file as normalised text (decoding warnings dropped: use load_page to keep them)."""
     return load_page(path)[0]
-
-
-def special_kind(path: Path) -> str:
-    """'' for a regular file; else what it is (reading a FIFO would block, a socket or device is no page)."""
-    mode = path.stat().st_mode
-    if stat.S_ISREG(mode):
-        return ""
-    for test, name in (
-        (stat.S_ISDIR, "a folder"),
-        (stat.S_ISFIFO, "a FIFO (named pipe)"),
-        (stat.S_ISSOCK, "a socket"),
-    ):
-        if test(mode):
-            return name
-    return "a device or other special file"
 
 
 def collect_files(paths: list[Path]) -> list[Path]:

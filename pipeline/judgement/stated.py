@@ -11,7 +11,6 @@ among are measured in `pipeline.judgement.stated_eval`.
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +22,7 @@ from sklearn.preprocessing import StandardScaler
 
 from pipeline.errors import EvidensError
 from pipeline.evidence.late_interaction import DETECTOR_SCORES
+from pipeline.tables import csv_records
 
 STATEMENT_GOLD_FILE = Path("labels") / "statement_gold.csv"
 STATEMENT_LABELS = ("silent", "partly", "states")  # ordered: silent < partly < states
@@ -56,22 +56,17 @@ class StatementLabel:
 def load_statement_gold(path: Path = STATEMENT_GOLD_FILE) -> list[StatementLabel]:
     """The hand-labelled pairs; a malformed row is an EvidensError naming the file, the line and what was
     expected. Leading lines starting with '#' are the file's header."""
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
-    except (OSError, UnicodeDecodeError) as error:
-        raise EvidensError(f"{path}: cannot read the statement gold ({error})") from None
-    skipped = 0
-    while skipped < len(lines) and lines[skipped].startswith("#"):
-        skipped += 1
-    reader = csv.DictReader(lines[skipped:])
-    missing = [c for c in GOLD_COLUMNS if c not in (reader.fieldnames or [])]
+    table = csv_records(path, comments=True)  # the one CSV reader: file and line named on any fault
+    missing = [c for c in GOLD_COLUMNS if c not in table.header]
     if missing:
-        raise EvidensError(f"{path}: line {skipped + 1}: missing column(s) {', '.join(missing)}")
+        raise EvidensError(f"{path}: line {table.header_line}: missing column(s) {', '.join(missing)}")
     labels, seen = [], set()
-    for row in reader:
-        line = skipped + reader.line_num
-        if any(row.get(c) is None for c in GOLD_COLUMNS):
-            raise EvidensError(f"{path}: line {line}: expected {len(GOLD_COLUMNS)} fields")
+    for line, cells in table.records:
+        if len(cells) != len(table.header):
+            raise EvidensError(
+                f"{path}: line {line}: expected {len(table.header)} fields, found {len(cells)}"
+            )
+        row = dict(zip(table.header, cells, strict=True))
         label, quote = row["label"].strip(), row["quote"].strip()
         if label not in STATEMENT_LABELS:
             raise EvidensError(

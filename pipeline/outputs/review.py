@@ -9,15 +9,17 @@ the labels are versioned and a re-import changes nothing. The current verdict on
 
 from __future__ import annotations
 
-import csv
-import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
+from filelock import FileLock, Timeout
+
+from pipeline.defaults import MAX_VERDICT_ROWS
+from pipeline.errors import EvidensError
 from pipeline.records import ANSWER_ORDER, Effort
-from pipeline.tables import read_csv, restore, write_table
+from pipeline.tables import CsvFileError, csv_records, read_csv_lines, restore, write_table
 
 VERDICT_COLUMNS: tuple[str, ...] = (
     "effort_id",
@@ -32,6 +34,8 @@ STORED_COLUMNS: tuple[str, ...] = (*VERDICT_COLUMNS, "imported_from")
 VERDICTS = ("confirm", "dismiss", "correct")
 VERDICTS_FILE = "verdicts.csv"
 ANSWERS_FILE = "answers.csv"
+LOCK_FILE = ".verdicts.csv.lock"  # held over read, merge and write of an import
+LOCK_TIMEOUT_S = 120.0
 
 Key = tuple[str, str]  # (effort_id, criterion_id)
 
@@ -78,18 +82,59 @@ class Verdict:
 
 
 def known_answers(labels: Path) -> set[Key]:
-    """The (effort_id, criterion_id) pairs of the self-assessed answers in labels/answers.csv."""
+    """The (effort_id, criterion_id) pairs of the self-assessed answers in labels/answers.csv, every row checked:
+    an EvidensError names the file and line of the first that is not a whole answer."""
     path = labels / ANSWERS_FILE
     if not path.exists():
         raise FileNotFoundError(
             f"{path} is missing: run `evidens ingest` first, so that verdicts have answers"
         )
-    return {(row["effort_id"], row["criterion_id"]) for row in read_csv(path, ("effort_id", "criterion_id"))}
+    redo = "run `evidens ingest` again to regenerate it"
+    table = read_csv_lines(path, ("effort_id", "criterion_id", "answer"), redo=redo)
+    for line, row in table:
+        problem = (
+            "an empty effort_id or criterion_id"
+            if not (row["effort_id"].strip() and row["criterion_id"].strip())
+            else f"answer {row['answer']!r} is not one of {', '.join(ANSWER_ORDER)}"
+            if row["answer"] not in ANSWER_ORDER
+            else ""
+        )
+        if problem:
+            raise EvidensError(f"{path}: line {line}: {problem}; {redo}")
+    return {(row["effort_id"], row["criterion_id"]) for _, row in table}
 
 
-def _problems_of(row: dict[str, str], known: set[Key]) -> list[str]:
+def decided_at_utc(text: str) -> str | None:
+    """An ISO 8601 time with a UTC offset as UTC (`2026-11-24T09:00:00+00:00`); None for anything else,
+    a time without an offset included (its zone is unknown, and it cannot be ordered against one with)."""
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        return None
+    return moment.astimezone(UTC).isoformat()
+
+
+def _time_problem(text: str) -> str:
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        return f"decided_at {text!r} is not an ISO 8601 time"
+    if moment.tzinfo is None:
+        return (
+            f"decided_at {text!r} has no UTC offset (its zone is unknown): write it as "
+            f"{moment.isoformat()}Z for UTC, or with its offset, e.g. {moment.isoformat()}+01:00"
+        )
+    return ""
+
+
+def _problems_of(row: dict[str, str], known: set[Key] | None) -> list[str]:
     problems = []
-    if row["effort_id"] not in {effort for effort, _ in known}:
+    if known is None:  # a stored verdict: its answer was known when it was imported
+        if not (row["effort_id"] and row["criterion_id"]):
+            problems.append("an empty effort_id or criterion_id")
+    elif row["effort_id"] not in {effort for effort, _ in known}:
         problems.append(f"unknown effort_id {row['effort_id']!r} (not in {ANSWERS_FILE})")
     elif (row["effort_id"], row["criterion_id"]) not in known:
         problems.append(
@@ -103,49 +148,65 @@ def _problems_of(row: dict[str, str], known: set[Key]) -> list[str]:
         )
     elif row["verdict"] != "correct" and row["answer"]:
         problems.append(f"answer {row['answer']!r} is given only with verdict correct")
-    try:
-        datetime.fromisoformat(row["decided_at"])
-    except ValueError:
-        problems.append(f"decided_at {row['decided_at']!r} is not an ISO 8601 time")
+    if problem := _time_problem(row["decided_at"]):
+        problems.append(problem)
     return problems
 
 
 def read_verdicts(path: Path, known: set[Key]) -> list[Verdict]:
-    """Every row of a verdicts file, or VerdictFileError naming each bad line (header is line 1)."""
+    """Every row of a verdicts file, or VerdictFileError naming each bad line (header is line 1). Times are
+    stored in UTC; a file of more than MAX_VERDICT_ROWS rows, a FIFO and bad CSV are refused, line named."""
     try:
-        text = path.read_bytes().decode("utf-8-sig")
-    except UnicodeDecodeError as error:
-        raise VerdictFileError(path, [f"not UTF-8 (byte {error.start})"]) from None
-    reader = csv.DictReader(text.splitlines())
-    if tuple(reader.fieldnames or ()) != VERDICT_COLUMNS:
+        table = csv_records(path, max_records=MAX_VERDICT_ROWS)
+    except CsvFileError as error:
         raise VerdictFileError(
-            path, [f"line 1: expected the columns {','.join(VERDICT_COLUMNS)}, got {reader.fieldnames}"]
+            path, [f"line {error.line}: {error.reason}" if error.line else error.reason]
+        ) from None
+    if tuple(table.header) != VERDICT_COLUMNS:
+        raise VerdictFileError(
+            path,
+            [
+                f"line {table.header_line}: expected the columns {','.join(VERDICT_COLUMNS)}, got {table.header}"
+            ],
         )
-    source = hashlib.sha256(text.encode()).hexdigest()[:12]
+    source = table.sha256[:12]
     verdicts, problems, first_line = [], [], {}
-    for row in reader:
-        line = reader.line_num
-        if None in row or any(value is None for value in row.values()):
-            problems.append(f"line {line}: expected {len(VERDICT_COLUMNS)} fields")
+    for line, cells in table.records:
+        if len(cells) != len(VERDICT_COLUMNS):
+            problems.append(f"line {line}: expected {len(VERDICT_COLUMNS)} fields, found {len(cells)}")
             continue
-        row = {column: restore(value.strip()) for column, value in row.items()}
-        problems += [f"line {line}: {problem}" for problem in _problems_of(row, known)]
+        row = {column: restore(value).strip() for column, value in zip(VERDICT_COLUMNS, cells, strict=True)}
+        found = _problems_of(row, known)
+        problems += [f"line {line}: {problem}" for problem in found]
         key = (row["effort_id"], row["criterion_id"])
         if key in first_line:
             problems.append(f"line {line}: duplicate of line {first_line[key]} ({key[0]}, {key[1]})")
         first_line.setdefault(key, line)
-        verdicts.append(Verdict(**row, imported_from=source))
+        if not found:
+            verdicts.append(
+                Verdict(**{**row, "decided_at": decided_at_utc(row["decided_at"])}, imported_from=source)
+            )
     if problems:
         raise VerdictFileError(path, problems)
     return verdicts
 
 
 def load_verdicts(labels: Path) -> list[Verdict]:
-    """Every stored verdict, oldest import first; [] where none was imported."""
+    """Every stored verdict, oldest import first; [] where none was imported. Every row is checked as an
+    import checks it (bar the answers it names): an EvidensError names the file and line of the first bad one,
+    so that no verdict is dropped or misread in silence."""
     path = labels / VERDICTS_FILE
     if not path.exists():
         return []
-    return [Verdict(**{c: row[c] or "" for c in STORED_COLUMNS}) for row in read_csv(path, STORED_COLUMNS)]
+    redo = "restore it from version control, or correct that line"
+    verdicts = []
+    for line, row in read_csv_lines(path, STORED_COLUMNS, redo=redo):
+        row = {column: row[column] for column in STORED_COLUMNS}
+        problems = _problems_of(row, None)
+        if problems:
+            raise EvidensError(f"{path}: line {line}: {'; '.join(problems)}; {redo}")
+        verdicts.append(Verdict(**{**row, "decided_at": decided_at_utc(row["decided_at"])}))
+    return verdicts
 
 
 def current_verdicts(verdicts: Sequence[Verdict]) -> dict[Key, Verdict]:
@@ -153,11 +214,16 @@ def current_verdicts(verdicts: Sequence[Verdict]) -> dict[Key, Verdict]:
     current: dict[Key, Verdict] = {}
     for verdict in verdicts:
         held = current.get(verdict.key)
-        if held is None or datetime.fromisoformat(verdict.decided_at) >= datetime.fromisoformat(
-            held.decided_at
-        ):
+        if held is None or _moment(verdict) >= _moment(held):
             current[verdict.key] = verdict
     return current
+
+
+def _moment(verdict: Verdict) -> datetime:
+    moment = datetime.fromisoformat(verdict.decided_at)
+    if moment.tzinfo is None:  # never stored (refused at import and on reading): a hand-made Verdict
+        raise EvidensError(f"verdict on {verdict.key} has a time without a UTC offset: {verdict.decided_at}")
+    return moment
 
 
 @dataclass(frozen=True)
@@ -171,12 +237,20 @@ def import_verdicts(path: Path, labels: Path) -> ImportResult:
     """Validate the whole file, then append the verdicts not stored yet to labels/verdicts.csv (atomically).
     Nothing is written when any line is refused, or when every verdict is already stored."""
     verdicts = read_verdicts(path, known_answers(labels))
-    stored = load_verdicts(labels)
-    seen = {v.decision for v in stored}
-    new = [v for v in verdicts if v.decision not in seen]
     target = labels / VERDICTS_FILE
-    if new:
-        write_table(target, [v.row() for v in [*stored, *new]], STORED_COLUMNS)
+    lock = FileLock(labels / LOCK_FILE, timeout=LOCK_TIMEOUT_S)
+    try:
+        with lock:  # another import's read-merge-write must not interleave with this one (it would be lost)
+            stored = load_verdicts(labels)
+            seen = {v.decision for v in stored}
+            new = [v for v in verdicts if v.decision not in seen]
+            if new:
+                write_table(target, [v.row() for v in [*stored, *new]], STORED_COLUMNS)
+    except Timeout:
+        raise EvidensError(
+            f"{target} is locked by another `evidens review import` for over {LOCK_TIMEOUT_S:.0f} s "
+            f"({labels / LOCK_FILE}): let it finish, then run again"
+        ) from None
     return ImportResult(read=len(verdicts), added=len(new), path=target)
 
 
