@@ -355,6 +355,34 @@ def log_training(
         return TrainingOutcome(run.info.run_id, version, True, _promote(version, macro_f1))
 
 
+def model_identity(uri: str) -> str:
+    """What a model URI names now, without loading the model: the registered version an alias or a version
+    points at, with its run ("evidens/3 run 1f2e..."); the URI itself for a run or a path. A batch keys its
+    stored page results by it, so moving `champion` or naming another version scores the pages again."""
+    from mlflow.exceptions import MlflowException
+
+    if not uri.startswith("models:/"):
+        return uri
+    name, _, rest = uri.removeprefix("models:/").partition("/")
+    try:
+        client = mlflow.MlflowClient()
+        if "@" in name:
+            name, alias = name.split("@", 1)
+            version = client.get_model_version_by_alias(name, alias)
+        elif rest.isdigit():
+            version = client.get_model_version(name, rest)
+        elif rest == "latest":
+            version = max(client.search_model_versions(f"name='{name}'"), key=lambda v: int(v.version))
+        else:
+            return uri
+    except (MlflowException, ValueError) as error:
+        raise EvidensError(
+            f"cannot load the model {uri} from {mlflow.get_tracking_uri()} ({_first_line(error)}): "
+            "train one with `evidens train`, or name a registered one with --model models:/evidens/<version>"
+        ) from None
+    return f"{version.name}/{version.version} run {version.run_id}"
+
+
 def load_evidens_model(uri: str) -> EvidensModel:
     """The EvidensModel inside a registered model (models:/evidens@champion, models:/evidens/3, runs:/...);
     EvidensError saying what to do where there is none."""

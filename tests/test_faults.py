@@ -168,6 +168,75 @@ def test_a_kill_during_the_final_rebuild_resumes_to_the_uninterrupted_result(
     assert _outputs(broken) == _outputs(whole)
 
 
+def test_stored_results_are_keyed_by_the_model_that_made_them(tmp_path, fake_scorer):
+    """Before: results keyed by content only; a batch with another model said "already done" and kept the old
+    model's answers. Now another model (or champion moved) scores every page again."""
+    pages, out = _pages(tmp_path / "in", ODSHERRED, TAARNBY), tmp_path / "out"
+    assert run_batch(pages, out, "runs:/model-a/model").processed == 2
+    assert run_batch(pages, out, "runs:/model-a/model").skipped == 2
+    again = run_batch(pages, out, "runs:/model-b/model")
+    assert again.processed == 2 and again.skipped == 0
+    manifest = json.loads((out / batch.MANIFEST).read_text(encoding="utf-8"))
+    assert manifest["made_by"] == "runs:/model-b/model"
+    assert "runs:/model-b/model" in (out / "report.html").read_text(encoding="utf-8")
+
+
+def test_an_altered_page_result_is_processed_again(tmp_path, fake_scorer, caplog):
+    """Before: one digit changed in OUT/.pages/*.json reached the outputs. Now its checksum fails and the page
+    is processed again, with a warning."""
+    pages, out, fresh = _pages(tmp_path / "in", ODSHERRED), tmp_path / "out", tmp_path / "fresh"
+    run_batch(pages, out, "unused")
+    (result_file,) = (out / batch.STATE_DIR).glob("*.json")
+    text = result_file.read_text(encoding="utf-8")
+    digit = next(i for i, c in enumerate(text) if c.isdigit() and i > text.index('"result"'))
+    result_file.write_text(
+        text[:digit] + str((int(text[digit]) + 1) % 10) + text[digit + 1 :], encoding="utf-8"
+    )
+    assert run_batch(pages, out, "unused").processed == 1
+    assert "damaged or altered" in caplog.text
+    run_batch(pages, fresh, "unused")
+    assert _outputs(out) == _outputs(fresh)
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        ("predictions.csv", lambda b: b[: len(b) // 2]),
+        ("efforts.jsonl", lambda b: b[: len(b) // 3]),
+        ("efforts.jsonl", lambda b: b"\xff\xfe garbled" + b[10:]),
+        ("report.html", lambda b: b[:100]),
+        (batch.MANIFEST, lambda b: b.replace(b'"pages": 2', b'"pages": 3')),
+    ],
+    ids=[
+        "truncated-predictions",
+        "truncated-efforts",
+        "garbled-efforts",
+        "truncated-report",
+        "edited-manifest",
+    ],
+)
+def test_a_damaged_output_is_rebuilt_never_already_done(tmp_path, fake_scorer, damage):
+    """Before: a truncated predictions.csv, efforts.jsonl or report.html stayed ("already done", exit 0; 11
+    efforts reported instead of 30), a garbled efforts.jsonl gave a UnicodeDecodeError. Now every output is
+    checked against the manifest's checksums, and the manifest against its own."""
+    pages, out = _pages(tmp_path / "in", ODSHERRED, TAARNBY), tmp_path / "out"
+    first = run_batch(pages, out, "unused")
+    before = _outputs(out)
+    name, change = damage
+    (out / name).write_bytes(change((out / name).read_bytes()))
+    again = run_batch(pages, out, "unused")
+    assert again.processed == 0 and again.efforts == first.efforts
+    assert _outputs(out) == before
+
+
+def test_an_output_folder_inside_the_input_folder_is_refused(tmp_path, fake_scorer):
+    """Before: OUT inside IN made the batch read its own outputs as pages on every run."""
+    pages = _pages(tmp_path / "in", ODSHERRED)
+    with pytest.raises(EvidensError, match="inside the input folder"):
+        run_batch(pages, pages / "out", "unused")
+    assert not (pages / "out").exists()
+
+
 def test_a_page_rejected_for_a_passing_fault_is_retried(tmp_path, fake_scorer):
     pages = _pages(tmp_path / "in", ODSHERRED, TAARNBY)
     fake_scorer.broken = {"Tårnby"}
@@ -226,6 +295,8 @@ def test_a_second_batch_on_one_output_folder_is_refused_naming_the_holder(
 
 def test_a_full_disk_under_batch_is_one_line_and_leaves_nothing_half_written(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(batch, "PageScorer", FakeScorer)
+    # the fake scorer needs no model; the registry lookup that keys the results needs none either
+    monkeypatch.setattr("pipeline.tracking.model_identity", lambda uri: "evidens/1 run generated")
     pages = _pages(tmp_path / "in", ODSHERRED)
     store = tmp_path / "mlflow.db"
     from pipeline.tracking import configure

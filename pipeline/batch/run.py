@@ -68,10 +68,11 @@ class BatchLocked(EvidensError):
 
 
 class PageResult(BaseModel):
-    """Everything one input page contributes to the outputs."""
+    """Everything one input page contributes to the outputs, and the model that made it."""
 
     key: str
     source: str
+    made_by: str = ""  # tracking.model_identity of the model that scored it ("" for a rejection)
     efforts: list[Effort] = Field(default_factory=list)
     predictions: list[Prediction] = Field(default_factory=list)
     flags: list[Flag] = Field(default_factory=list)
@@ -221,11 +222,30 @@ def _process(page: InputPage, scorer: PageScorer | None, model_uri: str, cache: 
         ), scorer
 
 
+def _checksum(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _write_result(result_file: Path, result: PageResult) -> None:
+    """A page result with the checksum of its content, in one atomic rename."""
+    body = result.model_dump_json()
+    atomic_write_text(result_file, json.dumps({"sha256": _checksum(body), "result": json.loads(body)}))
+
+
 def _stored(result_file: Path) -> PageResult | None:
+    """A stored page result whose checksum holds; None for a missing one, and for a damaged or altered one
+    (then the page is processed again, with a warning)."""
     try:
-        return PageResult.model_validate_json(result_file.read_text(encoding="utf-8"))
-    except (OSError, ValueError):  # missing, or damaged: the page is processed again
+        stored = json.loads(result_file.read_bytes().decode("utf-8"))
+        result = PageResult.model_validate(stored["result"])
+        if stored["sha256"] == _checksum(result.model_dump_json()):
+            return result
+    except FileNotFoundError:
         return None
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    log.warning("%s: damaged or altered (checksum), processing the page again", result_file)
+    return None
 
 
 def run_batch(
@@ -238,6 +258,11 @@ def run_batch(
 ) -> BatchSummary:
     """Process every new page of input_dir into out; return what was done. Raise BatchLocked if another run
     holds out."""
+    if out.resolve().is_relative_to(input_dir.resolve()):
+        raise EvidensError(
+            f"{out} is inside the input folder {input_dir}: the batch would read its own outputs as pages; "
+            "choose an output folder outside it"
+        )
     with output_lock(out):
         return _run_batch(input_dir, out, model_uri, cache, keep_deleted, keep_history)
 
@@ -245,7 +270,10 @@ def run_batch(
 def _run_batch(
     input_dir: Path, out: Path, model_uri: str, cache: Path | None, keep_deleted: bool, keep_history: bool
 ) -> BatchSummary:
+    from pipeline.tracking import model_identity
+
     started = time.perf_counter()
+    made_by = model_identity(model_uri)  # what the stored results must have been made by
     state = out / STATE_DIR
     state.mkdir(parents=True, exist_ok=True)
     for stale in [*out.glob(".*.tmp"), *state.glob(".*.tmp")]:  # left by a run killed mid-write
@@ -263,16 +291,17 @@ def _run_batch(
         current[page.key] = str(path)
         result_file = state / f"{page.key}.json"
         stored = _stored(result_file)
-        if stored is not None and stored.rejection is None and stored.source == str(path):
+        if stored is not None and (stored.rejection is not None or stored.made_by != made_by):
+            stored = None  # a rejection is retried; a result of another model is scored again
+        if stored is not None and stored.source == str(path):
             summary.skipped += 1
             continue
-        if stored is not None and stored.rejection is None:  # the same page under a new name: rename only
+        if stored is not None:  # the same page under a new name: rename only
             result = stored.model_copy(update={"source": str(path)})
         else:
             result, scorer = _process(page, scorer, model_uri, cache)
-        written = result.model_dump_json()
-        if stored is None or written != stored.model_dump_json():
-            atomic_write_text(result_file, written)
+            result.made_by = made_by if result.rejection is None else ""
+        _write_result(result_file, result)
         if result.rejection is not None:
             summary.rejected_inputs.append(str(path))
         release_freed_memory()
@@ -288,12 +317,20 @@ def _run_batch(
         )
     kept = _prune(out, current, {str(p) for p in files}, keep_deleted, keep_history, summary)
     plan = sorted((source, key) for key, source in {**kept, **current}.items())
-    digest = _plan_digest(state, plan)
-    if _built_from(out) == digest and all((out / name).exists() for name in OUTPUTS):
-        summary.efforts = sum(1 for _ in (out / "efforts.jsonl").open(encoding="utf-8"))
+    digest = _plan_digest(state, plan, made_by)
+    built = _built(out)
+    if built is not None and built["digest"] == digest and _outputs_intact(out, built["outputs"]):
+        summary.efforts = built["efforts"]
     else:
-        summary.efforts = write_outputs(out, [state / f"{key}.json" for _, key in plan])
-        atomic_write_text(out / MANIFEST, json.dumps({"digest": digest, "pages": len(plan)}))
+        summary.efforts = write_outputs(out, [state / f"{key}.json" for _, key in plan], made_by)
+        manifest = {
+            "digest": digest,
+            "pages": len(plan),
+            "efforts": summary.efforts,
+            "made_by": made_by,
+            "outputs": {name: _file_checksum(out / name) for name in OUTPUTS},
+        }
+        atomic_write_text(out / MANIFEST, json.dumps({**manifest, "sha256": _checksum(json.dumps(manifest))}))
     summary.seconds = time.perf_counter() - started
     return summary
 
@@ -328,27 +365,42 @@ def _prune(
     return kept
 
 
-def _plan_digest(state: Path, plan: Sequence[tuple[str, str]]) -> str:
-    """What the outputs are a function of: the code's version and each included result, in order."""
+def _plan_digest(state: Path, plan: Sequence[tuple[str, str]], made_by: str) -> str:
+    """What the outputs are a function of: the code's version, the model, and each included result, in order."""
     from pipeline import __version__
 
-    digest = hashlib.sha256(__version__.encode())
+    digest = hashlib.sha256(f"{__version__}\0{made_by}".encode())
     for source, key in plan:
         digest.update(f"\0{source}\0{key}\0".encode())
         digest.update((state / f"{key}.json").read_bytes())
     return digest.hexdigest()
 
 
-def _built_from(out: Path) -> str | None:
+def _built(out: Path) -> dict | None:
+    """The manifest of the last rebuild, if it is whole (its own checksum holds)."""
     try:
-        return json.loads((out / MANIFEST).read_text(encoding="utf-8"))["digest"]
-    except (OSError, ValueError, KeyError, TypeError):
+        manifest = json.loads((out / MANIFEST).read_bytes().decode("utf-8"))
+        claimed = manifest.pop("sha256")
+        return manifest if claimed == _checksum(json.dumps(manifest)) else None
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None
 
 
-def write_outputs(out: Path, result_files: Sequence[Path]) -> int:
+def _file_checksum(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _outputs_intact(out: Path, checksums: dict[str, str]) -> bool:
+    """Every output is there with the bytes the manifest recorded: a truncated or edited one is rebuilt."""
+    try:
+        return all(_file_checksum(out / name) == checksums.get(name) for name in OUTPUTS)
+    except OSError:
+        return False
+
+
+def write_outputs(out: Path, result_files: Sequence[Path], made_by: str = "") -> int:
     """Rebuild the five outputs from these page results, in this order, streaming; return the number of
-    efforts."""
+    efforts. The report names the model that made them."""
     from pipeline.outputs.scoring import write_analyst_report
 
     efforts_count = 0
@@ -373,7 +425,11 @@ def write_outputs(out: Path, result_files: Sequence[Path]) -> int:
             set()
         )  # two files may share a record, e.g. one municipality's part of a theme page
         for result_file in result_files:
-            result = PageResult.model_validate_json(result_file.read_text(encoding="utf-8"))
+            result = _stored(result_file)
+            if result is None:  # checked a moment ago; changed since: stop rather than write it
+                raise EvidensError(
+                    f"{result_file}: changed while the outputs were rebuilt; run the batch again"
+                )
             if result.rejection is not None:
                 rejected_file.write(result.rejection.model_dump_json() + "\n")
                 continue
@@ -388,5 +444,11 @@ def write_outputs(out: Path, result_files: Sequence[Path]) -> int:
                 report_efforts.extend(e for e in result.efforts if e.tests)
                 report_predictions.extend(result.predictions)
                 report_flags.extend(result.flags)
-    write_analyst_report(out / "report.html", report_efforts, report_predictions, report_flags)
+    write_analyst_report(
+        out / "report.html",
+        report_efforts,
+        report_predictions,
+        report_flags,
+        notes=[f"scored by the registered model {made_by}"] if made_by else [],
+    )
     return efforts_count
