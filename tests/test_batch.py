@@ -117,7 +117,7 @@ def test_a_page_that_fails_is_rejected_and_the_batch_goes_on(tmp_path, monkeypat
     pages.mkdir()
     for source in SOURCES:
         (pages / source.name).write_bytes(source.read_bytes())
-    summary = batch.run_batch(pages, tmp_path / "out", "models:/unused/1")
+    summary = batch.run_batch(pages, tmp_path / "out", "runs:/unused/model")  # resolved without a store
     assert (summary.processed, len(summary.rejected_inputs)) == (2, 1)
     (rejection,) = [
         json.loads(line) for line in (tmp_path / "out" / "rejected.jsonl").read_text().splitlines()

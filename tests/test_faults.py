@@ -275,6 +275,7 @@ def test_a_deleted_input_leaves_the_outputs_unless_kept(tmp_path, fake_scorer):
     assert _sources(gone) == [ODSHERRED.name]
 
 
+@pytest.mark.slow  # an MLflow store (its migrations take seconds) or a second process
 def test_a_second_batch_on_one_output_folder_is_refused_naming_the_holder(
     tmp_path, fake_scorer, monkeypatch, capsys
 ):
@@ -293,6 +294,7 @@ def test_a_second_batch_on_one_output_folder_is_refused_naming_the_holder(
     assert run_batch(pages, out, "unused").processed == 1  # released
 
 
+@pytest.mark.slow  # an MLflow store (its migrations take seconds) or a second process
 def test_a_full_disk_under_batch_is_one_line_and_leaves_nothing_half_written(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(batch, "PageScorer", FakeScorer)
     # the fake scorer needs no model; the registry lookup that keys the results needs none either
@@ -396,6 +398,7 @@ def test_a_corrupt_mlflow_store_is_one_line(tmp_path, monkeypatch, capsys):
     assert_one_line_error(err, "corrupt", str(store))
 
 
+@pytest.mark.slow  # an MLflow store (its migrations take seconds) or a second process
 @pytest.mark.parametrize("uri", ["models:/evidens@champion", "models:/nosuchmodel/7", "runs:/0123/model"])
 def test_a_missing_or_unknown_model_is_one_line(tmp_path, uri, monkeypatch, capsys):
     from pipeline.tracking import configure
@@ -1002,6 +1005,7 @@ def test_a_page_with_20000_answers_is_rejected_at_once(tmp_path):
     )
 
 
+@pytest.mark.slow  # an MLflow store (its migrations take seconds) or a second process
 def test_a_garbled_mlflow_store_is_one_line_without_mlflows_log(tmp_path, monkeypatch, capsys):
     from pipeline.tracking import configure
 

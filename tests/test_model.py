@@ -188,6 +188,7 @@ def test_metrics_read_columns_in_answer_order_and_within_page_auc():
     assert pairs == 2 and auc == 0.5  # right on page a, wrong on page b; never Ja of a against Nej of b
 
 
+@pytest.mark.slow  # an MLflow store (its migrations take seconds) or a second process
 def test_mlflow_contract_alias_no_reregistration_linked_metrics(labelled_efforts, tmp_path):
     from pipeline import tracking
 

@@ -115,6 +115,7 @@ def _answers(page, column: int) -> list[str]:
     return page.locator(f"#triage-table tbody tr:visible td:nth-child({column})").all_inner_texts()
 
 
+@pytest.mark.slow  # a browser, and the real e5 behind the report
 @pytest.mark.skipif(
     chromium_path() is None, reason="Debian's chromium is not installed (.ci/run installs it)"
 )

@@ -142,6 +142,7 @@ def test_text_answers_follow_the_current_verdict(labelled_efforts):
     }  # confirm says the claim is wrong, not what is right: no text answer
 
 
+@pytest.mark.slow  # an MLflow store (its migrations take seconds) or a second process
 def test_both_targets_are_scored_and_a_text_target_head_fits_the_verdicts(labelled_efforts):
     units = [
         (e.effort_id, a.criterion_id, a.answer) for e in labelled_efforts for t in e.tests for a in t.answers
@@ -166,6 +167,7 @@ def test_both_targets_are_scored_and_a_text_target_head_fits_the_verdicts(labell
         EvidensModel(embedder="fake", target="text").fit(labelled_efforts, text_answers={})
 
 
+@pytest.mark.slow  # an MLflow store (its migrations take seconds) or a second process
 def test_the_next_training_run_records_the_new_label_version(corpus_dir, labels, answers, tmp_path):
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     train = ["train", "--corpus", str(corpus_dir), "--labels", str(labels), "--embedder", "fake"]
