@@ -320,6 +320,9 @@ SilentPriorOption = Annotated[
         '"Nej=0.5,Delvist=0.3,Ja=0.2" (default: silence leans to not done), "balanced", or any prior.'
     ),
 ]
+ModelUriOption = Annotated[
+    str, typer.Option(help="MLflow model URI: models:/evidens@champion, models:/evidens/<version>, ...")
+]
 LabelsOption = Annotated[
     Path, typer.Option(help="Folder with criteria.csv, answers.csv and the analysts' verdicts.csv.")
 ]
@@ -535,9 +538,7 @@ def evaluate_pages(
     paths: Annotated[
         list[Path], typer.Argument(help="Labelled page files (.txt, .html) or folders.", exists=True)
     ],
-    model: Annotated[
-        str, typer.Option(help="MLflow model URI: models:/evidens@champion, models:/evidens/<version>, ...")
-    ] = DEFAULT_MODEL_URI,
+    model: ModelUriOption = DEFAULT_MODEL_URI,
     statement_gold: Annotated[
         Path | None,
         typer.Option(
@@ -572,9 +573,7 @@ def evaluate_pages(
 @app.command()
 def predict(
     paths: Annotated[list[Path], typer.Argument(help="Page files (.txt, .html) or folders.", exists=True)],
-    model: Annotated[
-        str, typer.Option(help="MLflow model URI: models:/evidens@champion, models:/evidens/<version>, ...")
-    ] = DEFAULT_MODEL_URI,
+    model: ModelUriOption = DEFAULT_MODEL_URI,
     prior: PriorOption = "",
     out: Annotated[
         Path | None, typer.Option(help="Write rows to .csv, .parquet or .jsonl (by extension).")
@@ -775,7 +774,7 @@ def batch(
         Path, typer.Argument(help="Folder of newly scraped pages.", exists=True, file_okay=False)
     ],
     out: Annotated[Path, typer.Option(help="Folder for the outputs and the per-page state.")],
-    model: Annotated[str, typer.Option(help="Registered model URI.")] = DEFAULT_MODEL_URI,
+    model: ModelUriOption = DEFAULT_MODEL_URI,
     tracking_uri: TrackingUri = None,
     cache: CacheOption = DEFAULT_CACHE,
     keep_deleted: Annotated[
