@@ -254,12 +254,12 @@ class EvidensPyfunc(PythonModel):
     @staticmethod
     def _efforts_of(row: pd.Series, index: int) -> list[Effort]:
         from pipeline.ingest import records_from_text
-        from pipeline.ingest.readers import normalise_text
+        from pipeline.ingest.readers import normalise_page
 
         if isinstance(row.get("effort"), str) and row["effort"]:
             return [Effort.model_validate_json(row["effort"])]
         source = str(row["source"]) if isinstance(row.get("source"), str) else f"input-row-{index}"
-        return records_from_text(source, normalise_text(str(row["text"])))
+        return records_from_text(source, normalise_page(str(row["text"])))
 
     def predict(self, context, model_input: pd.DataFrame, params: dict | None = None) -> pd.DataFrame:
         from pipeline.judgement.model import parse_prior

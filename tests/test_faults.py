@@ -892,9 +892,9 @@ PAGE_LINES = st.one_of(
 @given(lines=st.lists(PAGE_LINES, max_size=80), raw=st.binary(max_size=300))
 def test_property_any_text_parses_or_is_rejected_with_a_reason(tmp_path_factory, lines, raw):
     from pipeline.ingest import PageError, records_from_text
-    from pipeline.ingest.readers import UnreadableFile, normalise_text
+    from pipeline.ingest.readers import UnreadableFile, normalise_page
 
-    text = normalise_text("\n".join(lines))
+    text = normalise_page("\n".join(lines))
     try:
         efforts = records_from_text("generated.txt", text)
     except PageError as error:

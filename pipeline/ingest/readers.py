@@ -83,7 +83,7 @@ def html_to_text(html: str) -> str:
     return soup.get_text()
 
 
-def normalise_text(text: str) -> str:
+def normalise_page(text: str) -> str:
     """NFC, Unix line ends, no-break spaces as spaces, trailing spaces and runs of blank lines removed.
 
     The content hash and therefore the effort id are computed on this form, so the same page read from a
@@ -114,7 +114,7 @@ def load_page(path: Path) -> tuple[str, list[str]]:
     text, warnings = decode_text(data)
     if is_html(path, data):
         text = html_to_text(text)
-    text = normalise_text(text)
+    text = normalise_page(text)
     if not text.strip():
         raise UnreadableFile("no text after conversion")
     return text, warnings
