@@ -616,3 +616,149 @@ def test_a_damaged_page_result_is_processed_again(tmp_path, fake_scorer):
     state.write_text(state.read_text(encoding="utf-8")[:50], encoding="utf-8")
     assert run_batch(pages, out, "unused").processed == 1
     assert _outputs(out) == whole
+
+
+# --- MLflow: steps that survive a kill -------------------------------------------------------------------------
+INTERMEDIATE_REVISION = (
+    "0584bdc529eb"  # one of MLflow's migrations, about half-way (a kill after 3 s did this)
+)
+
+
+def _half_made_store(path: Path) -> None:
+    """What a kill during MLflow's first migrations left: the initial tables, migrations part-way, and the
+    temporary table of the migration that was running."""
+    import sqlalchemy
+    from alembic import command
+    from mlflow.store.db.utils import _get_alembic_config
+    from mlflow.store.tracking.dbmodels.initial_models import Base
+
+    engine = sqlalchemy.create_engine(f"sqlite:///{path}")
+    Base.metadata.create_all(engine)
+    with engine.begin() as connection:
+        config = _get_alembic_config(str(engine.url))
+        config.attributes["connection"] = connection
+        command.upgrade(config, INTERMEDIATE_REVISION)
+    engine.dispose()
+    with sqlite3.connect(path) as db:
+        db.execute("CREATE TABLE _alembic_tmp_experiments (experiment_id INTEGER)")
+
+
+def test_a_kill_while_the_mlflow_store_is_first_made_leaves_no_store(tmp_path, monkeypatch):
+    """Before: a kill during MLflow's first migrations left a half-made store, and every later command failed
+    (`table _alembic_tmp_experiments already exists`, or another migration error)."""
+    import alembic.command
+    import mlflow
+
+    from pipeline import tracking
+
+    store = tmp_path / "mlflow.db"
+    stale = tmp_path / ".mlflow.db.999999999.creating"  # left by a process killed earlier
+    stale.write_bytes(b"half")
+    upgrade = alembic.command.upgrade
+
+    def killed(config, revision, **kwargs):
+        upgrade(config, INTERMEDIATE_REVISION, **kwargs)
+        raise KeyboardInterrupt  # the kill, half-way through the migrations
+
+    monkeypatch.setattr(alembic.command, "upgrade", killed)
+    with pytest.raises(KeyboardInterrupt):
+        tracking.configure(f"sqlite:///{store}")
+    assert not store.exists()  # no store rather than half of one
+    monkeypatch.undo()
+    tracking.configure(f"sqlite:///{store}")
+    assert [e.name for e in mlflow.MlflowClient(f"sqlite:///{store}").search_experiments()].count(
+        "evidens"
+    ) == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["artifacts", "mlflow.db"]  # the stale one went too
+
+
+def test_a_half_made_mlflow_store_is_made_again(tmp_path, caplog, monkeypatch, capsys):
+    import mlflow
+
+    from pipeline import tracking
+
+    store = tmp_path / "mlflow.db"
+    _half_made_store(store)
+    code, _, err = evidens(
+        monkeypatch, capsys, "predict", str(ODSHERRED), "--tracking-uri", f"sqlite:///{store}"
+    )
+    assert code == 3  # a command that only reads: one line, and the store left as it is
+    assert_one_line_error(err, "half-made", "evidens train")
+    with caplog.at_level("WARNING", logger="evidens"):
+        tracking.configure(f"sqlite:///{store}")
+    assert "moved aside to mlflow.db.half-made" in caplog.text + capsys.readouterr().err
+    assert (tmp_path / "mlflow.db.half-made").exists()
+    assert "evidens" in [e.name for e in mlflow.MlflowClient(f"sqlite:///{store}").search_experiments()]
+
+
+def test_a_truncated_model_file_is_one_line_naming_it(tmp_path, fake_model):
+    import hashlib
+
+    import joblib
+
+    from pipeline.tracking import DamagedModel, load_fitted_model
+
+    path = tmp_path / "model.joblib"
+    joblib.dump(fake_model, path)
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    assert isinstance(load_fitted_model(path, digest), type(fake_model))
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(DamagedModel, match=rf"{path}: the model file cannot be read \(\d+ bytes; \w+"):
+        load_fitted_model(path)  # a model registered before the checksums: the failure itself, named
+    with pytest.raises(DamagedModel, match=rf"{path}: the model file is damaged .* where {digest[:12]} was"):
+        load_fitted_model(path, digest)
+    path.write_bytes(data[:-1] + bytes([data[-1] ^ 1]))  # one bit at the end: may still unpickle
+    with pytest.raises(DamagedModel, match="damaged"):
+        load_fitted_model(path, digest)
+
+
+@pytest.mark.slow  # two trainings registered in MLflow (about 30 s), no e5
+def test_a_kill_before_the_aliases_is_repaired_and_artifacts_stay_beside_the_store(
+    labelled_efforts, tmp_path, monkeypatch, capsys
+):
+    """(b) Before: a kill between registering a version and moving `champion` left no champion, and the next
+    train said "unchanged ... not registered again". (d) Before: with --tracking-uri elsewhere, the artifacts
+    went to ./experiments/artifacts. (c) Before: a truncated model.joblib ended in `Aborted!`, exit 1."""
+    import mlflow
+    from sklearn.base import clone
+
+    from pipeline import tracking
+    from pipeline.judgement.evaluate import leave_one_effort_out
+    from pipeline.judgement.model import EvidensModel
+
+    (tmp_path / "work").mkdir()
+    monkeypatch.chdir(tmp_path / "work")
+    store = tmp_path / "elsewhere" / "mlflow.db"
+    uri = tracking.configure(f"sqlite:///{store}")
+    model = EvidensModel(embedder="fake")
+    evaluation = leave_one_effort_out(labelled_efforts, model, heads=("rules",))
+    fitted = clone(model).fit(labelled_efforts)
+    settle = tracking._settle_aliases
+
+    def killed(version, macro_f1):
+        raise KeyboardInterrupt  # registered, tags with it; the aliases not yet moved
+
+    monkeypatch.setattr(tracking, "_settle_aliases", killed)
+    with pytest.raises(KeyboardInterrupt):
+        tracking.log_training(fitted, labelled_efforts, evaluation, "labels-v1", "Generated example page.")
+    monkeypatch.setattr(tracking, "_settle_aliases", settle)
+    client = mlflow.MlflowClient(uri, uri)
+    assert client.get_model_version("evidens", "1").tags[tracking.FINGERPRINT_TAG]
+    assert client.get_registered_model("evidens").aliases == {}
+    again = tracking.log_training(
+        fitted, labelled_efforts, evaluation, "labels-v1", "Generated example page."
+    )
+    assert not again.registered and again.version == "1" and again.champion
+    assert client.get_registered_model("evidens").aliases == {"champion": 1, "candidate": 1}
+
+    artifacts = store.parent / "artifacts"
+    (packed,) = artifacts.rglob("model.joblib")
+    assert (
+        not (tmp_path / "work" / "experiments").exists() and list(tmp_path.joinpath("work").iterdir()) == []
+    )
+
+    packed.write_bytes(packed.read_bytes()[:1000])
+    code, _, err = evidens(monkeypatch, capsys, "predict", str(ODSHERRED), "--tracking-uri", uri)
+    assert code == 3 and "Aborted" not in err
+    assert_one_line_error(err, str(packed), "damaged", "evidens train")
