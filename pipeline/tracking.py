@@ -143,7 +143,13 @@ def check_sqlite_store(path: Path, create: bool) -> None:
 
 def _half_made(db: sqlite3.Connection, tables: set[str]) -> bool:
     """Tables at another schema revision than this MLflow's head (or a migration's temporary table), and
-    nothing in them worth keeping: no run, no registered model."""
+    nothing in them worth keeping: no run, no registered model. Only a file with MLflow's first table (made with
+    the others in one transaction) can be one: another program's database is never moved."""
+    if "experiments" not in tables:
+        return False
+    for table in ("runs", "registered_models"):
+        if table in tables and db.execute(f"SELECT 1 FROM {table} LIMIT 1").fetchone():
+            return False
     from mlflow.store.db.utils import _get_latest_schema_revision
 
     try:
@@ -151,12 +157,7 @@ def _half_made(db: sqlite3.Connection, tables: set[str]) -> bool:
     except sqlite3.OperationalError:
         revision = None
     migrating = any(t.startswith("_alembic_tmp_") for t in tables)
-    if not migrating and revision is not None and revision[0] == _get_latest_schema_revision():
-        return False
-    for table in ("runs", "registered_models"):
-        if table in tables and db.execute(f"SELECT 1 FROM {table} LIMIT 1").fetchone():
-            return False
-    return True
+    return migrating or revision is None or revision[0] != _get_latest_schema_revision()
 
 
 def create_sqlite_store(path: Path) -> None:

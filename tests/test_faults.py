@@ -691,6 +691,18 @@ def test_a_half_made_mlflow_store_is_made_again(tmp_path, caplog, monkeypatch, c
     assert "evidens" in [e.name for e in mlflow.MlflowClient(f"sqlite:///{store}").search_experiments()]
 
 
+def test_another_programs_database_is_never_taken_for_a_half_made_store(tmp_path):
+    from pipeline import tracking
+
+    store = tmp_path / "mlflow.db"
+    with sqlite3.connect(store) as db:
+        db.execute("CREATE TABLE notes (text TEXT)")
+    before = store.read_bytes()
+    with pytest.raises(EvidensError, match="an SQLite file but not an MLflow store"):
+        tracking.configure(f"sqlite:///{store}")
+    assert store.read_bytes() == before and not (tmp_path / "mlflow.db.half-made").exists()
+
+
 def test_a_truncated_model_file_is_one_line_naming_it(tmp_path, fake_model):
     import hashlib
 
