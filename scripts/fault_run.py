@@ -174,6 +174,7 @@ def main() -> int:
     parser.add_argument("--quick", type=int, metavar="N", help="only N timings, the commands in turn")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--commands", default=",".join(COMMANDS), help="comma-separated subset")
+    parser.add_argument("--jobs", type=int, default=1, help="timings run at once (each is its own process)")
     parser.add_argument(
         "--keep", type=Path, help="work in this folder and keep it (default: a temporary one)"
     )
