@@ -672,6 +672,7 @@ def test_a_kill_while_the_mlflow_store_is_first_made_leaves_no_store(tmp_path, m
     assert sorted(p.name for p in tmp_path.iterdir()) == ["artifacts", "mlflow.db"]  # the stale one went too
 
 
+@pytest.mark.slow  # MLflow's migrations run twice (about 8 s): kept out of the fast tier's 60 s
 def test_a_half_made_mlflow_store_is_made_again(tmp_path, caplog, monkeypatch, capsys):
     import mlflow
 
