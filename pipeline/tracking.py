@@ -403,6 +403,10 @@ def _settle_aliases(version: str, macro_f1: float) -> bool:
     finds the model unchanged, so that a kill between registering and moving an alias is repaired by the next
     train. Returns whether `champion` points at version."""
     client = mlflow.MlflowClient()
+    if (
+        MACRO_F1_TAG not in client.get_model_version(REGISTERED_MODEL, version).tags
+    ):  # by an evidens that tagged it later
+        client.set_model_version_tag(REGISTERED_MODEL, version, MACRO_F1_TAG, f"{macro_f1:.6f}")
     candidate = _aliased(client, TRAINED_ALIAS)
     if candidate is None or int(candidate.version) < int(version):
         client.set_registered_model_alias(REGISTERED_MODEL, TRAINED_ALIAS, version)
