@@ -42,6 +42,7 @@ from pipeline.judgement.model import EvidensModel, corpus_hash
 from pipeline.records import ANSWER_ORDER, PREDICTION_COLUMNS, Effort
 from pipeline.tables import write_csv
 
+log = logging.getLogger("evidens.tracking")
 TRAINED_ALIAS = "candidate"  # `evidens train` points it at every version it registers
 FINGERPRINT_TAG = "evidens.fingerprint"
 MACRO_F1_TAG = "evidens.oof_macro_f1"
@@ -71,8 +72,11 @@ def configure(
     store is an EvidensError, and nothing is created."""
     quiet_mlflow()
     uri = tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or default_tracking_uri(experiments_dir)
+    artifacts = None  # elsewhere than an SQLite file (a server, a database): the store's own default
     if uri.startswith("sqlite:///"):
-        check_sqlite_store(Path(uri.removeprefix("sqlite:///")), create)
+        store = Path(uri.removeprefix("sqlite:///"))
+        artifacts = artifacts_beside(store)
+        check_sqlite_store(store, create)
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
     if uri.startswith("sqlite:///"):  # open it now, MLflow's own error log silenced: one line, not 66
@@ -95,32 +99,114 @@ def configure(
     except MlflowException as error:
         raise EvidensError(f"the MLflow store {uri} cannot be read ({_first_line(error)})") from None
     if known is None:
-        artifacts = (experiments_dir / "artifacts").resolve()
-        artifacts.mkdir(parents=True, exist_ok=True)
-        mlflow.create_experiment(experiment, artifact_location=artifacts.as_uri())
+        if artifacts is not None:
+            artifacts.mkdir(parents=True, exist_ok=True)
+        mlflow.create_experiment(experiment, artifact_location=artifacts.as_uri() if artifacts else None)
     mlflow.set_experiment(experiment)
     return uri
 
 
+def artifacts_beside(store: Path) -> Path:
+    """Where the runs of an SQLite store keep their artifacts: beside the store, whatever the working folder."""
+    return store.resolve().parent / "artifacts"
+
+
+HALF_MADE_SUFFIX = ".half-made"
+
+
 def check_sqlite_store(path: Path, create: bool) -> None:
-    """A missing store is created only where asked; one that is not an SQLite database, or not MLflow's, is an
-    EvidensError naming it."""
+    """A missing store is created only where asked, in one step (made in a temporary file, then linked into
+    place); one that is not an SQLite database, or not MLflow's, is an EvidensError naming it. A store left
+    half-made by a kill during its creation (tables at another schema revision than MLflow's, and no runs or
+    models) is moved aside (NAME.half-made) and made again where asked."""
     if not path.exists():
         if not create:
             raise EvidensError(
                 f"no MLflow store at {path}: train a model first (evidens train) or pass --tracking-uri"
             )
-        path.parent.mkdir(parents=True, exist_ok=True)
+        create_sqlite_store(path)
         return
     try:
         with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
             tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+            half_made = bool(tables) and _half_made(db, tables)
     except sqlite3.DatabaseError as error:
         raise EvidensError(
             f"the MLflow store {path} is corrupt ({error}): restore it, or move it aside and train again"
         ) from None
+    if half_made:
+        if not create:
+            raise EvidensError(
+                f"the MLflow store {path} was left half-made by an interrupted command and holds no runs: "
+                "train a model first (evidens train), which makes it again"
+            )
+        aside = path.with_name(path.name + HALF_MADE_SUFFIX)
+        os.replace(path, aside)
+        log.warning(
+            "the MLflow store %s was left half-made by an interrupted command (it held no runs): moved aside to "
+            "%s and made again",
+            path,
+            aside.name,
+        )
+        create_sqlite_store(path)
+        return
     if tables and "experiments" not in tables:
         raise EvidensError(f"{path} is an SQLite file but not an MLflow store: pass another --tracking-uri")
+
+
+def _half_made(db: sqlite3.Connection, tables: set[str]) -> bool:
+    """Tables at another schema revision than this MLflow's head (or a migration's temporary table), and
+    nothing in them worth keeping: no run, no registered model. Only a file with MLflow's first table (made with
+    the others in one transaction) can be one: another program's database is never moved."""
+    if "experiments" not in tables:
+        return False
+    for table in ("runs", "registered_models"):
+        if table in tables and db.execute(f"SELECT 1 FROM {table} LIMIT 1").fetchone():
+            return False
+    from mlflow.store.db.utils import _get_latest_schema_revision
+
+    try:
+        revision = db.execute("SELECT version_num FROM alembic_version").fetchone()
+    except sqlite3.OperationalError:
+        revision = None
+    migrating = any(t.startswith("_alembic_tmp_") for t in tables)
+    return migrating or revision is None or revision[0] != _get_latest_schema_revision()
+
+
+def create_sqlite_store(path: Path) -> None:
+    """Make an empty MLflow store at path in one step: MLflow's migrations run on a temporary file (named with
+    this process's id; those of dead processes are removed), which is then linked into place. A kill leaves
+    no store or a whole one; a store another process made meanwhile is kept."""
+    from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    for stale in path.parent.glob(f".{path.name}.*.creating*"):
+        pid = stale.name.removeprefix(f".{path.name}.").split(".")[0]
+        if not pid.isdigit() or not _alive(int(pid)):
+            stale.unlink(missing_ok=True)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.{os.urandom(4).hex()}.creating")
+    uri = f"sqlite:///{temporary}"
+    try:
+        SqlAlchemyStore(uri, artifacts_beside(path).as_uri())
+        SqlAlchemyStore._engine_map.pop(uri).dispose()  # closed before the file is linked into place
+        with contextlib.suppress(FileExistsError):  # made by another process meanwhile: theirs is kept
+            os.link(temporary, path)
+    finally:
+        engine = SqlAlchemyStore._engine_map.pop(uri, None)
+        if engine is not None:
+            engine.dispose()
+        for leftover in path.parent.glob(f"{temporary.name}*"):
+            leftover.unlink()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _first_line(error: BaseException) -> str:
@@ -230,16 +316,45 @@ MODEL_SIGNATURE = ModelSignature(
 )  # fmt: skip
 
 
-def load_fitted_model(path: Path) -> EvidensModel:
-    """The fitted model packed in a registered version. One pickled under module paths that have since moved
-    (before the stage packages: pipeline.model, pipeline.heads, ...) is one line saying to retrain."""
+class DamagedModel(EvidensError):
+    """The packed model file is not what was written (truncated, altered): one line naming it."""
+
+    def __init__(self, path: Path, why: str):
+        super().__init__(f"{path}: {why}")
+        self.path, self.why = path, why
+
+
+def load_fitted_model(path: Path, sha256: str | None = None) -> EvidensModel:
+    """The fitted model packed in a registered version, checked against the SHA-256 recorded beside it where
+    there is one (models registered since), and failing as one line where it cannot be read: truncated or
+    altered (EOFError, pickle, zlib, numpy buffer errors), or pickled under module paths that have since moved
+    (before the stage packages: pipeline.model, pipeline.heads, ...), which says to retrain."""
+    if sha256 is not None:
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        if digest != sha256:
+            raise DamagedModel(
+                path,
+                f"the model file is damaged ({path.stat().st_size} bytes, SHA-256 {digest[:12]} where "
+                f"{sha256[:12]} was written): retrain with `evidens train`, or name another version with --model",
+            )
     try:
-        return joblib.load(path)
+        model = joblib.load(path)
     except (ModuleNotFoundError, AttributeError) as error:
         raise EvidensError(
             f"{path}: this model was saved by an older evidens whose modules have moved ({error}); "
             "retrain it with `evidens train`"
         ) from None
+    except Exception as error:  # a truncated or altered pickle fails in many ways (EOFError, zlib, numpy)
+        raise DamagedModel(
+            path,
+            f"the model file cannot be read ({path.stat().st_size} bytes; {type(error).__name__}: "
+            f"{_first_line(error)[:100]}): retrain with `evidens train`, or name another version with --model",
+        ) from None
+    if not isinstance(model, EvidensModel):
+        raise DamagedModel(
+            path, f"holds a {type(model).__name__}, not an EvidensModel: retrain with `evidens train`"
+        )
+    return model
 
 
 class EvidensPyfunc(PythonModel):
@@ -249,7 +364,9 @@ class EvidensPyfunc(PythonModel):
     it returns one row per input row, column `predictions` holding that page's rows as JSON (for Spark)."""
 
     def load_context(self, context) -> None:
-        self.model: EvidensModel = load_fitted_model(Path(context.artifacts["model"]))
+        digest = context.artifacts.get("model_sha256")
+        sha256 = Path(digest).read_text(encoding="utf-8").strip() if digest else None
+        self.model: EvidensModel = load_fitted_model(Path(context.artifacts["model"]), sha256)
 
     @staticmethod
     def _efforts_of(row: pd.Series, index: int) -> list[Effort]:
@@ -285,15 +402,33 @@ def _registered_with(fingerprint: str) -> str | None:
     return next((str(v.version) for v in versions if v.tags.get(FINGERPRINT_TAG) == fingerprint), None)
 
 
-def _promote(version: str, macro_f1: float) -> bool:
-    """Point `champion` at version when its out-of-fold macro-F1 is at least the champion's. Returns whether."""
-    client = mlflow.MlflowClient()
+def _aliased(client, alias: str):
     try:
-        champion = client.get_model_version_by_alias(REGISTERED_MODEL, CHAMPION_ALIAS)
-        best = float(champion.tags.get(MACRO_F1_TAG, "-inf"))
+        return client.get_model_version_by_alias(REGISTERED_MODEL, alias)
     except MlflowException:
-        best = float("-inf")
-    if macro_f1 >= best:
+        return None
+
+
+def _settle_aliases(version: str, macro_f1: float) -> bool:
+    """Put the aliases where the rules put them for version, the newest version trained on this data: `candidate`
+    at it unless it points at a newer one; `champion` at it when there is none, or when the champion is older
+    and its out-of-fold macro-F1 is at most version's. Run after every registration, and again by a train that
+    finds the model unchanged, so that a kill between registering and moving an alias is repaired by the next
+    train. Returns whether `champion` points at version."""
+    client = mlflow.MlflowClient()
+    if (
+        MACRO_F1_TAG not in client.get_model_version(REGISTERED_MODEL, version).tags
+    ):  # by an evidens that tagged it later
+        client.set_model_version_tag(REGISTERED_MODEL, version, MACRO_F1_TAG, f"{macro_f1:.6f}")
+    candidate = _aliased(client, TRAINED_ALIAS)
+    if candidate is None or int(candidate.version) < int(version):
+        client.set_registered_model_alias(REGISTERED_MODEL, TRAINED_ALIAS, version)
+    champion = _aliased(client, CHAMPION_ALIAS)
+    if champion is not None and str(champion.version) == version:
+        return True
+    if champion is None or (
+        int(champion.version) < int(version) and macro_f1 >= float(champion.tags.get(MACRO_F1_TAG, "-inf"))
+    ):
         client.set_registered_model_alias(REGISTERED_MODEL, CHAMPION_ALIAS, version)
         return True
     return False
@@ -330,29 +465,33 @@ def log_training(
             context="training",
         )
         log_evaluation(evaluation)
+        macro_f1 = round(evaluation.metrics[evaluation.model_name]["macro_f1"], 6)
         if existing is not None:
             mlflow.set_tag("registered_version", existing)
-            return TrainingOutcome(run.info.run_id, existing, False, False)
+            return TrainingOutcome(run.info.run_id, existing, False, _settle_aliases(existing, macro_f1))
         # The cache path is this machine's: where the model is loaded, it uses that user's cache.
-        joblib.dump(copy.copy(model).set_params(cache=None), Path(scratch) / "model.joblib")
+        packed = Path(scratch) / "model.joblib"
+        joblib.dump(copy.copy(model).set_params(cache=None), packed)
+        digest = Path(scratch) / "model.joblib.sha256"
+        digest.write_text(hashlib.sha256(packed.read_bytes()).hexdigest(), encoding="utf-8")
         with contextlib.redirect_stderr(io.StringIO()):  # MLflow prints registration notes straight to stderr
             info = mlflow.pyfunc.log_model(
                 name="model",
                 python_model=EvidensPyfunc(),
-                artifacts={"model": str(Path(scratch) / "model.joblib")},
+                artifacts={"model": str(packed), "model_sha256": str(digest)},
                 code_paths=[str(Path(pipeline.__file__).parent)],
                 signature=MODEL_SIGNATURE,
                 input_example=pd.DataFrame({"source": ["example.txt"], "text": [example_text]}),
                 pip_requirements=[r for r in requires("evidens") or [] if "extra ==" not in r],
-                registered_model_name=REGISTERED_MODEL,
             )
-        version = str(info.registered_model_version)
-        macro_f1 = evaluation.metrics[evaluation.model_name]["macro_f1"]
-        client = mlflow.MlflowClient()
-        client.set_model_version_tag(REGISTERED_MODEL, version, FINGERPRINT_TAG, fingerprint)
-        client.set_model_version_tag(REGISTERED_MODEL, version, MACRO_F1_TAG, f"{macro_f1:.6f}")
-        client.set_registered_model_alias(REGISTERED_MODEL, TRAINED_ALIAS, version)
-        return TrainingOutcome(run.info.run_id, version, True, _promote(version, macro_f1))
+            # the version and its tags in one transaction: a version is never found without its fingerprint
+            registered = mlflow.register_model(
+                info.model_uri,
+                REGISTERED_MODEL,
+                tags={FINGERPRINT_TAG: fingerprint, MACRO_F1_TAG: f"{macro_f1:.6f}"},
+            )
+        version = str(registered.version)
+        return TrainingOutcome(run.info.run_id, version, True, _settle_aliases(version, macro_f1))
 
 
 def model_identity(uri: str) -> str:
@@ -392,11 +531,26 @@ def load_evidens_model(uri: str) -> EvidensModel:
 def load_pyfunc(uri: str):
     try:
         return mlflow.pyfunc.load_model(uri)
+    except DamagedModel as error:  # named where it is stored, not in the temporary copy MLflow loaded
+        raise EvidensError(f"{uri}: {_stored_file(uri, error.path.name)}: {error.why}") from None
     except (MlflowException, OSError, ValueError) as error:
         raise EvidensError(
             f"cannot load the model {uri} from {mlflow.get_tracking_uri()} ({_first_line(error)}): "
             "train one with `evidens train`, or name a registered one with --model models:/evidens/<version>"
         ) from None
+
+
+def _stored_file(uri: str, name: str) -> str:
+    """The stored artifact `name` of the model at uri, where it can be found (else just its name)."""
+    try:
+        from mlflow.store.artifact.models_artifact_repo import ModelsArtifactRepository
+
+        root = ModelsArtifactRepository.get_underlying_uri(uri) if uri.startswith("models:/") else uri
+        root = root.removeprefix("file://")
+        found = sorted(Path(root).rglob(name)) if root.startswith("/") else []
+        return str(found[0]) if found else f"{root}/.../{name}"
+    except Exception:  # naming the file is a courtesy: the error itself is the message
+        return name
 
 
 def per_page_spark_udf(spark, model_uri: str):

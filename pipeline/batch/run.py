@@ -215,6 +215,10 @@ def _process(page: InputPage, scorer: PageScorer | None, model_uri: str, cache: 
     scorer = scorer or PageScorer(model_uri, cache)
     try:
         return scorer.score(page.key, str(page.path), efforts), scorer
+    except (
+        EvidensError
+    ):  # the run's own fault (a full disk, a damaged store): stop, one line; a rerun resumes
+        raise
     except Exception as error:  # one page's failure must not stop the batch: record it and go on
         log.exception("%s: could not be processed", page.path)
         return _rejected(
