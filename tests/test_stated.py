@@ -3,6 +3,8 @@ rules built on it. Pages here are generated fixtures (named so), except the slow
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from conftest import REPO, FakeEmbedder
 
@@ -186,5 +188,6 @@ def test_evaluate_pages_scores_a_registered_model_from_the_command_line(trained_
         "--tracking-uri", trained_model,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
-    assert "P(stated) against the statement gold (46 pairs): ROC AUC" in done.stdout
+    # the fixture's corpus ships no statement gold, so the model has no detector: its answered criteria only
+    assert re.search(r"P\(stated\) against the statement gold \(\d+ pairs\): ROC AUC \d\.\d\d", done.stdout)
     assert "| model (rules head) |" in done.stdout and "flags:" in done.stdout

@@ -681,7 +681,12 @@ class ThemeModel:
             return np.full(len(vectors), -1)
         similarity = vectors @ self.centroids.T
         nearest = similarity.argmax(axis=1)
-        return np.where(similarity.max(axis=1) >= self.floor, nearest, -1)
+        # the floor is the farthest member's similarity; a product taken in another order differs in its last
+        # bits, so that member itself sits on the line: compare with a rounding margin
+        return np.where(similarity.max(axis=1) >= self.floor - FLOOR_MARGIN, nearest, -1)
+
+
+FLOOR_MARGIN = 1e-6
 
 
 def _centroids(vectors: np.ndarray, labels: np.ndarray, n_themes: int) -> tuple[np.ndarray, float]:
