@@ -13,7 +13,8 @@ the rerun is the same command line. Compared: corpus/efforts.jsonl, corpus/rejec
 reports/predictions.csv, flags.csv and report.html (`run`); OUT/efforts.jsonl, predictions.csv, flags.csv,
 rejected.jsonl and report.html (`batch`); labels/verdicts.csv (`review import`); and for `run` and `train`
 the MLflow store's aliases (which fingerprint `champion` and `candidate` point at; run ids excluded).
-Timestamps in report.html (none today) are blanked before comparing. Prints one line per timing and a summary;
+Timestamps in report.html (none today) and its identity (its output folder's, which keys the analyst's decisions
+in the browser) are blanked before comparing. Prints one line per timing and a summary;
 exit code 1 when any timing differs."""
 
 from __future__ import annotations
@@ -38,6 +39,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 COMMANDS = ("run", "train", "batch", "review")
 FULL_TIMINGS = 13  # per command: 52 in all
+# report.html's identity is its output folder's, by design: the reference and a timing differ in it
+REPORT_ID = re.compile(rb'(evidens-report-id" content="|var REPORT_ID = ")[0-9a-f]+')
 TIMESTAMP = re.compile(rb"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?([+-]\d{2}:\d{2}|Z)?")
 
 
@@ -152,7 +155,7 @@ def outputs(command: str, folder: Path) -> dict[str, str]:
     for path in files:
         data = path.read_bytes() if path.exists() else b"<missing>"
         if path.suffix == ".html":
-            data = TIMESTAMP.sub(b"<time>", data)
+            data = TIMESTAMP.sub(b"<time>", REPORT_ID.sub(rb"\1<report id>", data))
         found[str(path.relative_to(folder))] = hashlib.sha256(data).hexdigest()[:16]
     if command in ("run", "train"):
         found.update({f"alias {k}": v[:16] for k, v in aliases(folder / "experiments" / "mlflow.db").items()})

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+from pathlib import Path
 
 import pytest
 from conftest import outside_references
@@ -214,3 +215,164 @@ def test_a_quoted_sentence_with_a_bar_in_it_stays_whole():
     (row,) = report_rows([prediction], [], [])
     assert len(row.evidence) == 1 and row.evidence[0][0] == "description"
     assert "".join(text for text, _ in row.evidence[0][1]) == sentence
+
+
+# --- decisions are kept per report: local storage is shared by every file:// page ---
+
+
+def _generated_page(effort_id: str, municipality: str) -> tuple[Effort, list, list]:
+    """A generated effort with two self-assessed answers, each predicted otherwise and flagged (generated
+    fixture, not real data)."""
+    from pipeline.records import AnswerRecord, Flag, Prediction, SelfAssessment
+
+    criteria = [("crit-1", "Borgere får opfølgning"), ("crit-2", "Indsatsen har en manual")]
+    effort = Effort(
+        effort_id=effort_id,
+        source="generated fixture",
+        content_sha256="0" * 64,
+        kind="effort_page",
+        municipality=municipality,
+        title=f"Genereret testindsats {effort_id}",
+        tests=[
+            SelfAssessment(
+                kind="evidence_test",
+                answers=[AnswerRecord(item=item, answer="Ja", criterion_id=c) for c, item in criteria],
+            )
+        ],
+    )
+    predictions = [
+        Prediction(
+            effort_id=effort_id,
+            criterion_id=c,
+            test_kind="evidence_test",
+            item=item,
+            p_ja=0.1,
+            p_delvist=0.2,
+            p_nej=0.7,
+            predicted="Nej",
+            self_assessed="Ja",
+        )
+        for c, item in criteria
+    ]
+    flags = [
+        Flag(
+            effort_id=effort_id,
+            criterion_id=c,
+            test_kind="evidence_test",
+            item=item,
+            reason="model_disagrees",
+            confidence=0.6,
+            self_assessed="Ja",
+            predicted="Nej",
+        )
+        for c, item in criteria
+    ]
+    return effort, predictions, flags
+
+
+def _write_generated_report(out, *effort_ids: str):
+    """report.html in `out` through the one place a report is rendered, from generated pages."""
+    from pipeline.outputs.scoring import write_analyst_report
+
+    parts = [_generated_page(effort_id, "Genereret Kommune") for effort_id in effort_ids]
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / "report.html"
+    write_analyst_report(
+        path,
+        [effort for effort, _, _ in parts],
+        [p for _, predictions, _ in parts for p in predictions],
+        [f for _, _, flags in parts for f in flags],
+    )
+    return path
+
+
+def test_a_report_is_identified_by_its_output_folder(tmp_path, monkeypatch):
+    """Before: every report stored its decisions under one local-storage key, shared by every file:// page,
+    so an export carried another report's decisions. Now a report's identity is its output folder's: another
+    folder gets another, a rebuild of the same folder (reached by a relative path too) the same."""
+    from pipeline.outputs.report import report_identity
+
+    first = _write_generated_report(tmp_path / "a", "generated-a")
+    second = _write_generated_report(tmp_path / "b", "generated-a")  # the same pages, another folder
+    identity = report_identity(tmp_path / "a")
+    assert identity != report_identity(tmp_path / "b")
+    monkeypatch.chdir(tmp_path)
+    assert report_identity(tmp_path / "a") == report_identity(Path("a")) == report_identity(Path("b/../a"))
+
+    html = first.read_text(encoding="utf-8")
+    assert f'<meta name="evidens-report-id" content="{identity}">' in html
+    assert f'var REPORT_ID = "{identity}";' in html
+    assert report_identity(tmp_path / "b") in second.read_text(encoding="utf-8")
+    assert identity not in second.read_text(encoding="utf-8")
+    assert "evidens.decisions.v1" not in html  # the former key, shared by every report, is not read
+
+    rebuilt = _write_generated_report(tmp_path / "a", "generated-a", "generated-a2")  # more pages
+    assert f'var REPORT_ID = "{identity}";' in rebuilt.read_text(encoding="utf-8")
+
+
+def _decide(page, key: str, verdict: str) -> None:
+    page.locator(f'#triage-table tbody tr[data-key="{key}"] button[data-verdict={verdict}]').click()
+
+
+def _pressed(page, key: str, verdict: str) -> bool:
+    button = page.locator(f'#triage-table tbody tr[data-key="{key}"] button[data-verdict={verdict}]')
+    return button.get_attribute("aria-pressed") == "true"
+
+
+def _export(page, path):
+    with page.expect_download() as download:
+        page.click("#export")
+    download.value.save_as(path)
+    return list(csv.DictReader(io.StringIO(path.read_text(encoding="utf-8"))))
+
+
+@pytest.mark.slow  # a browser
+@pytest.mark.skipif(
+    chromium_path() is None, reason="Debian's chromium is not installed (.ci/run installs it)"
+)
+def test_decisions_stay_with_their_report_and_survive_its_rebuild(tmp_path):
+    """Report A's decisions are not in report B (another folder, one page in common) nor in B's export; A
+    rebuilt in its folder still has them; an export holds only the rows of the report it is made from."""
+    pytest.importorskip("playwright.sync_api")
+
+    a, b = tmp_path / "a", tmp_path / "b"
+    report_a = _write_generated_report(a, "generated-shared", "generated-a")
+    report_b = _write_generated_report(b, "generated-shared", "generated-b")
+    shared, only_a, only_b = "generated-shared|crit-1", "generated-a|crit-1", "generated-b|crit-1"
+    with browser_page() as page:  # one browser: every file:// page shares its local storage
+        page.goto(report_a.as_uri())
+        _decide(page, shared, "confirm")
+        _decide(page, only_a, "dismiss")
+        assert page.inner_text("#decided-count") == "2"
+
+        page.goto(report_b.as_uri())
+        assert page.inner_text("#decided-count") == "0"
+        assert not _pressed(page, shared, "confirm")  # the same answer, decided in another report
+        assert page.locator("#triage-table tbody tr.decided").count() == 0
+        assert _export(page, tmp_path / "b-empty.csv") == []
+        _decide(page, only_b, "confirm")
+        exported_b = _export(page, tmp_path / "b.csv")
+        assert [(r["effort_id"], r["criterion_id"], r["verdict"]) for r in exported_b] == [
+            ("generated-b", "crit-1", "confirm")
+        ]
+        known_b = {("generated-shared", c) for c in ("crit-1", "crit-2")} | {
+            ("generated-b", c) for c in ("crit-1", "crit-2")
+        }
+        assert len(read_verdicts(tmp_path / "b.csv", known_b)) == 1  # `evidens review import` takes it
+
+        _write_generated_report(a, "generated-shared", "generated-a")  # rebuilt in the same folder
+        page.goto(report_a.as_uri())
+        assert _pressed(page, shared, "confirm") and _pressed(page, only_a, "dismiss")
+        assert page.inner_text("#decided-count") == "2"
+
+        _write_generated_report(a, "generated-shared")  # rebuilt without one page: its decision not exported
+        page.goto(report_a.as_uri())
+        assert page.inner_text("#decided-count") == "1"
+        exported_a = _export(page, tmp_path / "a.csv")
+        assert [(r["effort_id"], r["criterion_id"], r["verdict"]) for r in exported_a] == [
+            ("generated-shared", "crit-1", "confirm")
+        ]
+
+        _write_generated_report(a, "generated-shared", "generated-a")  # the page back: so is its decision
+        page.goto(report_a.as_uri())
+        assert _pressed(page, only_a, "dismiss") and page.inner_text("#decided-count") == "2"

@@ -46,11 +46,14 @@ def write_analyst_report(
     flags: Sequence[Flag],
     **extras,
 ) -> None:
-    """report.html from predictions and flags; `extras` (figures, themes, notes) as `render_report` takes."""
-    from pipeline.outputs.report import write_report
+    """report.html from predictions and flags; `extras` (figures, themes, notes) as `render_report` takes.
+    The report's identity is its output folder's, so the analyst's decisions survive a rebuild of that folder
+    and stay out of every other report."""
+    from pipeline.outputs.report import report_identity, write_report
     from pipeline.outputs.report.rows import report_rows
 
-    write_report(path, list(efforts), report_rows(predictions, flags, efforts), list(flags), **extras)
+    rows = report_rows(predictions, flags, efforts)
+    write_report(path, list(efforts), rows, list(flags), report_id=report_identity(path.parent), **extras)
 
 
 def write_outputs(out: Path, scored: Scored, **extras) -> list[Path]:

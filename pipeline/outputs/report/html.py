@@ -5,11 +5,16 @@ exported as CSV), a summary per effort that serves as the table of contents, and
 Jinja2 autoescapes every value, so scraped text such as `<script>` or `"><img onerror=...>` shows literally;
 nothing is ever marked safe except the template's own markup and base64 PNGs. The file is self-contained:
 no network and no file beside it at view time; styles and the script are inline, and the script never writes
-text into the page as HTML."""
+text into the page as HTML.
+
+The browser keeps the analyst's decisions in local storage, which every `file://` page shares; so they are
+stored under the report's identity (`report_identity`: its output folder), and a report shows, counts and
+exports only the decisions on its own rows."""
 
 from __future__ import annotations
 
 import base64
+import hashlib
 import io
 from collections import Counter
 from collections.abc import Sequence
@@ -65,6 +70,13 @@ def claimed_vs_supported_png(summaries: Sequence[EffortSummary]) -> str:
     return base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
+def report_identity(folder: Path) -> str:
+    """The identity the report's decisions are stored under in the browser: a hash of the output folder's
+    resolved path, so a rebuild of the same folder (a batch OUT, a corpus's reports) keeps the analyst's
+    decisions and a report of another folder never sees them. A hash, so the page does not show the path."""
+    return hashlib.sha256(str(Path(folder).resolve()).encode("utf-8")).hexdigest()[:16]
+
+
 def render_report(
     efforts: Sequence[Effort],
     rows: Sequence[ReportRow],
@@ -72,9 +84,11 @@ def render_report(
     figures: Sequence[tuple[str, str, str]] = (),
     themes: ThemesView | None = None,
     notes: Sequence[str] = (),
+    *,
+    report_id: str,
 ) -> str:
     """The report's HTML. `rows` are shown most suspicious first; `figures` are (predictor, macro-F1 [CI],
-    QWK [CI]) rows for the note at the top."""
+    QWK [CI]) rows for the note at the top; `report_id` (`report_identity`) keys the decisions in the browser."""
     environment = Environment(
         loader=PackageLoader("pipeline.outputs.report", "templates"),
         autoescape=select_autoescape(enabled_extensions=("html", "j2"), default=True),
@@ -96,8 +110,11 @@ def render_report(
         figures=figures,
         themes=themes,
         notes=notes,
+        report_id=report_id,
     )
 
 
-def write_report(path: Path, *args, **kwargs) -> None:
-    atomic_write_text(path, render_report(*args, **kwargs))
+def write_report(path: Path, *args, report_id: str | None = None, **kwargs) -> None:
+    """Write the report to `path`; its identity is that of the folder it is written to unless given."""
+    identity = report_id if report_id is not None else report_identity(path.parent)
+    atomic_write_text(path, render_report(*args, report_id=identity, **kwargs))
