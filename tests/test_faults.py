@@ -28,7 +28,7 @@ from hypothesis import strategies as st
 from pipeline.batch import run as batch
 from pipeline.batch.run import OUTPUTS, BatchLocked, output_lock, run_batch
 from pipeline.cli import entry
-from pipeline.corpus import EFFORTS_FILE
+from pipeline.corpus import EFFORTS_FILE, load_efforts
 from pipeline.embed.cache import CachedEmbedder
 from pipeline.errors import EvidensError
 from pipeline.evidence.segment import MAX_SENTENCE_CHARS, bounded_pieces
@@ -1078,6 +1078,107 @@ def test_an_empty_corpus_is_valid(tmp_path):
     assert load_efforts(tmp_path) == [] and len(load_dataset(tmp_path)) == 0
 
 
+@pytest.fixture
+def written_corpus(tmp_path, ingested) -> Path:
+    """A corpus folder as `evidens ingest` writes it (write_corpus), without the slow tier's e5."""
+    from pipeline.corpus import write_corpus
+
+    corpus = tmp_path / "corpus"
+    write_corpus(ingested.efforts, ingested.rejected, corpus)
+    return corpus
+
+
+def _garble_a_letter(text: str) -> str:
+    """One letter of the first labelled record's first answered item changed: the line still parses."""
+    lines = text.split("\n")
+    number, row = next(
+        (n, json.loads(line)) for n, line in enumerate(lines) if line and json.loads(line)["tests"]
+    )
+    item = row["tests"][0]["answers"][0]["item"]
+    at = next(i for i, c in enumerate(item) if c.isalpha())
+    garbled = item[:at] + ("x" if item[at] != "x" else "y") + item[at + 1 :]
+    lines[number] = lines[number].replace(
+        json.dumps(item, ensure_ascii=False), json.dumps(garbled, ensure_ascii=False), 1
+    )
+    assert lines[number] != text.split("\n")[number]
+    return "\n".join(lines)
+
+
+def _change_an_answer(text: str) -> str:
+    """A labelled record's first answer changed to another valid answer: the line still parses."""
+    lines = text.split("\n")
+    number, row = next(
+        (n, json.loads(line)) for n, line in enumerate(lines) if line and json.loads(line)["tests"]
+    )
+    answer = row["tests"][0]["answers"][0]
+    answer["answer"] = "Nej" if answer["answer"] != "Nej" else "Ja"
+    lines[number] = json.dumps(row, ensure_ascii=False)
+    return "\n".join(lines)
+
+
+@pytest.mark.parametrize(
+    ("damage", "words"),
+    [
+        (_garble_a_letter, ["changed since `evidens ingest` wrote it (checksum)"]),
+        (_change_an_answer, ["changed since `evidens ingest` wrote it (checksum)"]),
+        (lambda text: "".join(text.splitlines(keepends=True)[:-1]), ["changed since", "(checksum)"]),
+        (lambda text: text[: len(text) * 2 // 3], ["not valid JSON"]),
+    ],
+    ids=["garbled-letter-in-a-labelled-record", "changed-answer", "truncated-at-a-line", "truncated-mid-record"],
+)  # fmt: skip
+def test_a_corpus_changed_since_ingest_is_refused_naming_the_file(written_corpus, damage, words, monkeypatch,
+                                                                   capsys):  # fmt: skip
+    """Before: a record whose text or answers were altered by hand or by a damaged disk, or a file that lost
+    whole lines, still parsed and was used (exit 0). Now efforts.jsonl is checked against the SHA-256 that
+    write_corpus recorded in corpus/.corpus.json: exit 3, one line naming the file and saying what to do."""
+    path = written_corpus / EFFORTS_FILE
+    text = path.read_text(encoding="utf-8")
+    path.write_text(damage(text), encoding="utf-8")
+    with pytest.raises(EvidensError, match="run `evidens ingest` again"):
+        load_efforts(written_corpus)
+    code, _, err = evidens(
+        monkeypatch, capsys, "evidence", "--corpus", str(written_corpus), "--embedder", "fake"
+    )
+    assert code == 3
+    assert_one_line_error(err, str(path), *words, "run `evidens ingest` again")
+
+
+def test_a_corpus_without_a_manifest_loads_with_one_warning(written_corpus, caplog):
+    """A corpus written by an evidens from before the manifest is read unchecked, with one warning."""
+    from pipeline.corpus import MANIFEST_FILE
+
+    expected = load_efforts(written_corpus)
+    (written_corpus / MANIFEST_FILE).unlink()
+    with caplog.at_level("WARNING", logger="evidens"):
+        assert load_efforts(written_corpus) == expected
+    warnings = _warnings(caplog)
+    assert len(warnings) == 1 and "no checksum manifest" in warnings[0] and "evidens ingest" in warnings[0]
+
+
+def test_an_untouched_corpus_loads_without_a_warning(written_corpus, ingested, caplog):
+    with caplog.at_level("WARNING", logger="evidens"):
+        assert load_efforts(written_corpus) == ingested.efforts
+    assert _warnings(caplog) == []
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda text: text.replace('"sha256": "', '"sha256": "0', 1),
+        lambda text: text[: len(text) // 2],
+        lambda text: "",
+    ],
+    ids=["altered", "truncated", "empty"],
+)
+def test_a_damaged_corpus_manifest_is_refused_naming_it(written_corpus, damage):
+    from pipeline.corpus import MANIFEST_FILE
+
+    manifest = written_corpus / MANIFEST_FILE
+    manifest.write_text(damage(manifest.read_text(encoding="utf-8")), encoding="utf-8")
+    with pytest.raises(EvidensError, match=rf"{MANIFEST_FILE}: damaged .*run `evidens ingest` again"):
+        load_efforts(written_corpus)
+
+
 def test_a_killed_ingest_leaves_no_staging_folder_behind(tmp_path, ingested):
     import multiprocessing
     import signal
@@ -1107,6 +1208,7 @@ def test_a_killed_ingest_leaves_no_staging_folder_behind(tmp_path, ingested):
     ]  # the kill's
     write_corpus(efforts, [], tmp_path)
     assert sorted(p.name for p in tmp_path.iterdir()) == [
+        ".corpus.json",
         "efforts.jsonl",
         "efforts_dataset",
         "rejected.jsonl",
