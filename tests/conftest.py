@@ -156,3 +156,18 @@ def raw_copy(tmp_path) -> Path:
     target = tmp_path / "raw"
     shutil.copytree(RAW, target)
     return target
+
+
+def batch_outputs(out: Path) -> dict[str, bytes]:
+    """A batch's outputs, byte for byte, but for report.html's identity: that of its folder, by design (it keys
+    the analyst's decisions in the browser), so two folders' reports differ in it and only in it."""
+    from pipeline.batch.run import OUTPUTS
+    from pipeline.outputs.report import report_identity
+
+    identity = report_identity(out).encode("ascii")
+    return {
+        name: (out / name).read_bytes().replace(identity, b"<report id>")
+        if name == "report.html"
+        else (out / name).read_bytes()
+        for name in OUTPUTS
+    }

@@ -10,7 +10,7 @@ import sys
 import time
 
 import pytest
-from conftest import REPO, TAARNBY, make_effort_page, run_cli
+from conftest import REPO, TAARNBY, batch_outputs, make_effort_page, run_cli
 from scaffolding import write_varied_pages
 
 from pipeline.batch.run import OUTPUTS, STATE_DIR
@@ -21,20 +21,6 @@ SOURCES = [REPO / "corpus" / "raw" / "odsherred_tidlig_jobrettet_indsats.txt", T
 
 def _batch(input_dir, out, uri, cache) -> subprocess.CompletedProcess[str]:
     return run_cli("batch", str(input_dir), "--out", str(out), "--tracking-uri", uri, "--cache", str(cache))
-
-
-def _outputs(out) -> dict[str, bytes]:
-    """The outputs, byte for byte, but for report.html's identity: that of its folder, by design (it keys the
-    analyst's decisions in the browser), so two folders' reports differ in it and only in it."""
-    from pipeline.outputs.report import report_identity
-
-    identity = report_identity(out).encode("ascii")
-    return {
-        name: (out / name).read_bytes().replace(identity, b"<report id>")
-        if name == "report.html"
-        else (out / name).read_bytes()
-        for name in OUTPUTS
-    }
 
 
 @pytest.mark.slow
@@ -99,7 +85,7 @@ def test_killed_batch_resumes_to_the_same_outputs_and_a_rerun_does_no_work(
     again = _batch(pages, resumed, trained_model, embedding_cache)
     assert again.returncode == 0, again.stderr
     assert f"8 files: {8 - done_before_kill} processed, {done_before_kill} already done" in again.stderr
-    assert _outputs(resumed) == _outputs(whole)
+    assert batch_outputs(resumed) == batch_outputs(whole)
 
     before = {name: (resumed / name).stat().st_mtime_ns for name in OUTPUTS}
     rerun = _batch(pages, resumed, trained_model, embedding_cache)

@@ -21,12 +21,12 @@ from typing import ClassVar
 
 import numpy as np
 import pytest
-from conftest import ODSHERRED, REPO, TAARNBY, FakeEmbedder, make_effort_page
+from conftest import ODSHERRED, REPO, TAARNBY, FakeEmbedder, batch_outputs, make_effort_page
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pipeline.batch import run as batch
-from pipeline.batch.run import OUTPUTS, BatchLocked, output_lock, run_batch
+from pipeline.batch.run import BatchLocked, output_lock, run_batch
 from pipeline.cli import entry
 from pipeline.corpus import EFFORTS_FILE, load_efforts
 from pipeline.embed.cache import CachedEmbedder
@@ -136,20 +136,6 @@ def _pages(folder: Path, *sources: Path) -> Path:
     return folder
 
 
-def _outputs(out: Path) -> dict[str, bytes]:
-    """The outputs, byte for byte, but for report.html's identity: that of its folder, by design (it keys the
-    analyst's decisions in the browser), so two folders' reports differ in it and only in it."""
-    from pipeline.outputs.report import report_identity
-
-    identity = report_identity(out).encode("ascii")
-    return {
-        name: (out / name).read_bytes().replace(identity, b"<report id>")
-        if name == "report.html"
-        else (out / name).read_bytes()
-        for name in OUTPUTS
-    }
-
-
 def _sources(out: Path) -> list[str]:
     lines = (out / "efforts.jsonl").read_text(encoding="utf-8").splitlines()
     return [Path(json.loads(line)["source"]).name for line in lines]
@@ -176,7 +162,7 @@ def test_a_kill_during_the_final_rebuild_resumes_to_the_uninterrupted_result(
     monkeypatch.setattr(batch, "PageScorer", FakeScorer)
     summary = run_batch(pages, broken, "unused")
     assert summary.processed == 0  # the page was done: only the outputs were stale, and they are rebuilt
-    assert _outputs(broken) == _outputs(whole)
+    assert batch_outputs(broken) == batch_outputs(whole)
 
 
 def test_stored_results_are_keyed_by_the_model_that_made_them(tmp_path, fake_scorer):
@@ -206,7 +192,7 @@ def test_an_altered_page_result_is_processed_again(tmp_path, fake_scorer, caplog
     assert run_batch(pages, out, "unused").processed == 1
     assert "damaged or altered" in caplog.text
     run_batch(pages, fresh, "unused")
-    assert _outputs(out) == _outputs(fresh)
+    assert batch_outputs(out) == batch_outputs(fresh)
 
 
 @pytest.mark.parametrize(
@@ -232,12 +218,12 @@ def test_a_damaged_output_is_rebuilt_never_already_done(tmp_path, fake_scorer, d
     checked against the manifest's checksums, and the manifest against its own."""
     pages, out = _pages(tmp_path / "in", ODSHERRED, TAARNBY), tmp_path / "out"
     first = run_batch(pages, out, "unused")
-    before = _outputs(out)
+    before = batch_outputs(out)
     name, change = damage
     (out / name).write_bytes(change((out / name).read_bytes()))
     again = run_batch(pages, out, "unused")
     assert again.processed == 0 and again.efforts == first.efforts
-    assert _outputs(out) == before
+    assert batch_outputs(out) == before
 
 
 def test_an_output_folder_inside_the_input_folder_is_refused(tmp_path, fake_scorer):
@@ -700,11 +686,11 @@ def test_a_damaged_page_result_is_processed_again(tmp_path, fake_scorer):
     pages = _pages(tmp_path / "in", ODSHERRED)
     out = tmp_path / "out"
     run_batch(pages, out, "unused")
-    whole = _outputs(out)
+    whole = batch_outputs(out)
     (state,) = (out / batch.STATE_DIR).glob("*.json")
     state.write_text(state.read_text(encoding="utf-8")[:50], encoding="utf-8")
     assert run_batch(pages, out, "unused").processed == 1
-    assert _outputs(out) == whole
+    assert batch_outputs(out) == whole
 
 
 # --- labels: concurrent imports, times, every label file checked when read ----------------------------------
@@ -1439,7 +1425,7 @@ def test_a_full_disk_under_the_cache_stops_a_batch_instead_of_rejecting_pages(
 
 
 @pytest.mark.slow  # evidens in subprocesses, killed and rerun: a few minutes
-def test_a_seeded_fault_run_ends_every_timing_at_the_uninterrupted_outputs(tmp_path):
+def test_a_seeded_fault_run_ends_every_timing_at_the_uninterruptedbatch_outputs(tmp_path):
     done = subprocess.run(
         [sys.executable, str(REPO / "scripts" / "fault_run.py"), "--quick", "6", "--commands", "batch,review",
          "--seed", "3", "--keep", str(tmp_path / "work")],
