@@ -324,12 +324,12 @@ def evaluate_new_pages(
 
     assessed = model.with_criteria([e for e in efforts if e.tests])
     judgements = model.judge(assessed)
+    probabilities = model.probabilities(judgements)
     predictions = [
-        prediction_from(j, p, in_sample=False)
-        for j, p in zip(judgements, model.probabilities(judgements), strict=True)
+        prediction_from(j, p, in_sample=False) for j, p in zip(judgements, probabilities, strict=True)
     ]
     y = np.array([j.unit.self_assessed for j in judgements])
-    answers = {MODEL.format(head=model.head): classification_metrics(y, model.probabilities(judgements))}
+    answers = {MODEL.format(head=model.head): classification_metrics(y, probabilities)}
     answers["baseline: majority answer (Ja)"] = classification_metrics(
         y, np.tile([0.0, 0.0, 1.0], (len(y), 1))
     )

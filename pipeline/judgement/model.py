@@ -270,7 +270,7 @@ class EvidensModel(BaseEstimator):
         gold = [
             g for g in statement_gold if g.record_id in known and g.criterion_id in self.catalogue_.criteria
         ]
-        if not gold or all(g.stated for g in gold) or not any(g.stated for g in gold):
+        if all(g.stated for g in gold) or not any(g.stated for g in gold):  # none, or one class only
             return None
         records = [e for e in efforts if e.effort_id in {g.record_id for g in gold}]
         pages = self._page_scores(records, list(segment_efforts(records)))
