@@ -6,13 +6,19 @@ and pipeline.defaults are imported here: each command imports what it needs, so 
 
 from __future__ import annotations
 
+import functools
+import inspect
 import logging
 import sys
+import typing
 from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+from typer.exceptions import TyperException
 
 from pipeline import __version__
 from pipeline.defaults import (
@@ -26,15 +32,18 @@ from pipeline.defaults import (
     DEFAULT_REPORTS,
     SILENT_PRIOR,
 )
-from pipeline.errors import EXIT_FAULT, EXIT_REJECTED, EvidensError, one_line
+from pipeline.errors import EXIT_FAULT, EXIT_REJECTED, EXIT_USAGE, EvidensError, one_line
 from pipeline.labels import label_version
 
 log = logging.getLogger("evidens")
 
+# Click's plain help (switches shown as --x/--no-x) and errors turned into one line by `entry`
 app = typer.Typer(
     help="evidens: evidence for the self-assessments on Danish employment-effort pages.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+    add_completion=False,
 )
 
 
@@ -65,7 +74,9 @@ ExperimentOption = Annotated[str, typer.Option(help="MLflow experiment name.")]
 
 
 review_app = typer.Typer(
-    help="The analyst's verdicts on flags, exported from report.html.", no_args_is_help=True
+    help="The analyst's verdicts on flags, exported from report.html.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
 )
 app.add_typer(review_app, name="review")
 
@@ -110,11 +121,26 @@ def main(
 
 
 def entry() -> None:
-    """The `evidens` program: the app, with every error that escapes a command turned into one line."""
+    """The `evidens` program: the app, with every error that escapes a command turned into one line (a usage
+    error too, exit code 2), and evidens's log lines printed above any progress bar, never on its line."""
+    from tqdm.contrib.logging import logging_redirect_tqdm
+
     configure_logging()
     try:
-        app()
-    except KeyboardInterrupt:
+        # through the handler that `configure_logging` installed on `evidens`, whichever it is
+        with logging_redirect_tqdm(loggers=[log]):
+            outcome = app(standalone_mode=False)
+    except TyperException as error:  # typer's own click: a usage error (exit code 2) or a bad file argument
+        message = " ".join(error.format_message().split())
+        context = getattr(error, "ctx", None)
+        if context is not None and error.format_message() == context.get_help():  # a group with no command
+            typer.echo(context.get_help())
+            sys.exit(error.exit_code)
+        if error.exit_code == EXIT_USAGE:
+            message += f" ({context.command_path if context else 'evidens'} --help shows the options)"
+        log.error("%s", message)
+        sys.exit(error.exit_code)
+    except (KeyboardInterrupt, typer.Abort):
         log.error("interrupted; nothing was half-written, and a rerun resumes")
         sys.exit(130)
     except EvidensError as error:
@@ -129,6 +155,7 @@ def entry() -> None:
         )
         log.error("%s%s", one_line(error), hint)
         sys.exit(EXIT_FAULT)
+    sys.exit(outcome if isinstance(outcome, int) else 0)  # an int is a typer.Exit's code; else a return value
 
 
 def _err(message: str) -> None:
@@ -307,17 +334,33 @@ TrackingUri = Annotated[
 HeadOption = Annotated[
     str, typer.Option(help="Head of the model: rules (default), logistic or ordinal.", callback=_check_head)
 ]
+
+
+def _prior(text: Any) -> Any:
+    """--prior and --silent-prior, parsed where they enter: a pipeline.judgement.prior.Prior."""
+    from pipeline.judgement.prior import Prior
+
+    try:
+        return Prior.parse(text)
+    except ValueError as error:
+        raise typer.BadParameter(str(error)) from None
+
+
 PriorOption = Annotated[
-    str,
+    Any,
     typer.Option(
-        help='Answer prior: "balanced", or one known for the pages, e.g. "Ja=0.6,Delvist=0.3,Nej=0.1".'
+        parser=_prior,
+        metavar="PRIOR",
+        help='Answer prior: "balanced", or one known for the pages, e.g. "Ja=0.6,Delvist=0.3,Nej=0.1".',
     ),
 ]
 SilentPriorOption = Annotated[
-    str,
+    Any,
     typer.Option(
+        parser=_prior,
+        metavar="PRIOR",
         help="Answers of a criterion the page does not state (the text cannot say how honest a page is): "
-        '"Nej=0.5,Delvist=0.3,Ja=0.2" (default: silence leans to not done), "balanced", or any prior.'
+        '"Nej=0.5,Delvist=0.3,Ja=0.2" (default: silence leans to not done), "balanced", or any prior.',
     ),
 ]
 ModelUriOption = Annotated[
@@ -335,31 +378,86 @@ TargetOption = Annotated[
 ]
 
 
-def _model(
-    embedder: str,
-    head: str,
-    prior: str,
-    cache: Path,
-    target: str = "self-assessed",
-    silent_prior: str = SILENT_PRIOR,
-):
-    """An unfitted EvidensModel, its options checked before any work."""
-    from pipeline.judgement.model import TARGETS, EvidensModel
+@dataclass(frozen=True)
+class ModelOptions:
+    """The options of every command that fits a model on the corpus (train, evaluate, flag), declared once."""
 
-    if target not in TARGETS:
-        raise typer.BadParameter(
-            f"unknown target {target!r} (expected one of {', '.join(TARGETS)})", param_hint="--target"
+    corpus: CorpusOption = DEFAULT_CORPUS
+    labels: LabelsOption = DEFAULT_LABELS
+    embedder: EmbedderOption = DEFAULT_EMBEDDER
+    head: HeadOption = "rules"
+    prior: PriorOption = "balanced"
+    silent_prior: SilentPriorOption = SILENT_PRIOR
+    target: TargetOption = "self-assessed"
+    cache: CacheOption = DEFAULT_CACHE
+
+    def model(self):
+        """An unfitted EvidensModel, its options checked before any work."""
+        from pipeline.judgement.model import TARGETS, EvidensModel
+
+        if self.target not in TARGETS:
+            raise typer.BadParameter(
+                f"unknown target {self.target!r} (expected one of {', '.join(TARGETS)})",
+                param_hint="--target",
+            )
+        return EvidensModel(
+            embedder=self.embedder,
+            head=self.head,
+            prior=_prior(self.prior),
+            silent_prior=_prior(self.silent_prior),
+            cache=str(self.cache),
+            target=self.target,
         )
-    _check_prior(prior)
-    _check_prior(silent_prior, "--silent-prior")
-    return EvidensModel(
-        embedder=embedder,
-        head=head,
-        prior=prior,
-        silent_prior=silent_prior,
-        cache=str(cache),
-        target=target,
-    )
+
+
+@dataclass(frozen=True)
+class TrackingOptions:
+    """Where a command that logs to MLflow logs, declared once."""
+
+    experiment: ExperimentOption = DEFAULT_EXPERIMENT
+    tracking_uri: TrackingUri = None
+
+
+def with_options(*groups: type) -> Callable[[Callable], Callable]:
+    """Declare a group of options once and share it: each group (a dataclass of annotated options) adds its
+    fields to the command's options and reaches the command as one argument, named after the group in snake
+    case (ModelOptions -> model_options). Called from Python, the command takes the fields as keywords."""
+
+    def argument(group: type) -> str:
+        return "".join(f"_{c.lower()}" if c.isupper() else c for c in group.__name__).lstrip("_")
+
+    def decorate(command: Callable) -> Callable:
+        shared = {
+            group: [
+                inspect.Parameter(
+                    f.name,
+                    inspect.Parameter.KEYWORD_ONLY,
+                    default=f.default,
+                    annotation=typing.get_type_hints(group, include_extras=True)[f.name],
+                )
+                for f in fields(group)
+            ]
+            for group in groups
+        }
+        names = {argument(group) for group in groups}
+        own = [
+            p for p in inspect.signature(command, eval_str=True).parameters.values() if p.name not in names
+        ]
+        parameters = [*own, *(p for group in groups for p in shared[group])]
+
+        @functools.wraps(command)
+        def with_groups(*args: Any, **kwargs: Any) -> Any:
+            for group in groups:
+                kwargs[argument(group)] = group(
+                    **{p.name: kwargs.pop(p.name) for p in shared[group] if p.name in kwargs}
+                )
+            return command(*args, **kwargs)
+
+        with_groups.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
+        with_groups.__annotations__ = {p.name: p.annotation for p in parameters}
+        return with_groups
+
+    return decorate
 
 
 def _text_answers(labels: Path, efforts) -> dict:
@@ -367,15 +465,6 @@ def _text_answers(labels: Path, efforts) -> dict:
     from pipeline.outputs.review import load_verdicts, text_answers
 
     return text_answers(load_verdicts(labels), efforts)
-
-
-def _check_prior(prior: str, option: str = "--prior") -> None:
-    from pipeline.judgement.model import parse_prior
-
-    try:
-        parse_prior(prior)
-    except ValueError as error:
-        raise typer.BadParameter(str(error), param_hint=option) from None
 
 
 def _labelled(corpus: Path, at_least: int):
@@ -440,18 +529,8 @@ def _print_text_target(evaluation) -> None:
 
 
 @app.command()
-def train(
-    corpus: CorpusOption = DEFAULT_CORPUS,
-    embedder: EmbedderOption = DEFAULT_EMBEDDER,
-    head: HeadOption = "rules",
-    prior: PriorOption = "balanced",
-    silent_prior: SilentPriorOption = SILENT_PRIOR,
-    target: TargetOption = "self-assessed",
-    experiment: ExperimentOption = DEFAULT_EXPERIMENT,
-    labels: LabelsOption = DEFAULT_LABELS,
-    tracking_uri: TrackingUri = None,
-    cache: CacheOption = DEFAULT_CACHE,
-) -> object:
+@with_options(ModelOptions, TrackingOptions)
+def train(model_options: ModelOptions, tracking_options: TrackingOptions) -> object:
     """Evaluate (leave-one-effort-out), fit on every labelled effort, log both to one MLflow run, register.
     Both targets are scored: the self-assessed answers, and the answers the analysts' verdicts give. Returns
     the evaluation (so that `run` flags from it instead of leaving one out again)."""
@@ -460,17 +539,18 @@ def train(
     from pipeline.ingest.readers import UnreadableFile, read_page
     from pipeline.stats import with_interval
 
-    model = _model(embedder, head, prior, cache, target, silent_prior)
-    efforts = _labelled(corpus, 2)
+    model = model_options.model()
+    labels = model_options.labels
+    efforts = _labelled(model_options.corpus, 2)
     answers = _text_answers(labels, efforts)
     statement_gold = _statement_gold(labels)
     _err("evaluating leave-one-effort-out ...")
-    evaluation = _evaluate(efforts, model, (head,), answers, statement_gold)
+    evaluation = _evaluate(efforts, model, (model.head,), answers, statement_gold)
     catalogue = (
         CriteriaCatalogue.load(labels / "criteria.csv") if (labels / "criteria.csv").exists() else None
     )
     model.fit(efforts, catalogue, text_answers=answers, statement_gold=statement_gold)
-    uri = tracking.configure(tracking_uri, experiment)
+    uri = tracking.configure(tracking_options.tracking_uri, tracking_options.experiment)
     try:
         example = read_page(Path(next(e.source for e in efforts if e.tests)))
     except (UnreadableFile, OSError):
@@ -503,29 +583,20 @@ def train(
 
 
 @app.command()
-def evaluate(
-    corpus: CorpusOption = DEFAULT_CORPUS,
-    embedder: EmbedderOption = DEFAULT_EMBEDDER,
-    head: HeadOption = "rules",
-    prior: PriorOption = "balanced",
-    silent_prior: SilentPriorOption = SILENT_PRIOR,
-    target: TargetOption = "self-assessed",
-    experiment: ExperimentOption = DEFAULT_EXPERIMENT,
-    labels: LabelsOption = DEFAULT_LABELS,
-    tracking_uri: TrackingUri = None,
-    cache: CacheOption = DEFAULT_CACHE,
-) -> None:
+@with_options(ModelOptions, TrackingOptions)
+def evaluate(model_options: ModelOptions, tracking_options: TrackingOptions) -> None:
     """Leave-one-effort-out evaluation of every head and the baselines, with bootstrap intervals, against both
     targets (self-assessed answers; the answers analysts' verdicts give); logged to MLflow."""
     from pipeline import tracking
     from pipeline.judgement.heads import HEADS
 
-    model = _model(embedder, head, prior, cache, target, silent_prior)
-    efforts = _labelled(corpus, 2)
+    model = model_options.model()
+    labels = model_options.labels
+    efforts = _labelled(model_options.corpus, 2)
     answers = _text_answers(labels, efforts)
     _err("evaluating leave-one-effort-out (every head and baseline) ...")
     evaluation = _evaluate(efforts, model, tuple(HEADS), answers, _statement_gold(labels))
-    uri = tracking.configure(tracking_uri, experiment)
+    uri = tracking.configure(tracking_options.tracking_uri, tracking_options.experiment)
     run_id = tracking.log_evaluate_run(
         evaluation, tracking.run_params(model, efforts, label_version(labels), len(answers))
     )
@@ -574,7 +645,7 @@ def evaluate_pages(
 def predict(
     paths: Annotated[list[Path], typer.Argument(help="Page files (.txt, .html) or folders.", exists=True)],
     model: ModelUriOption = DEFAULT_MODEL_URI,
-    prior: PriorOption = "",
+    prior: PriorOption = None,
     out: Annotated[
         Path | None, typer.Option(help="Write rows to .csv, .parquet or .jsonl (by extension).")
     ] = None,
@@ -588,8 +659,6 @@ def predict(
 
     if out is not None and out.suffix.lower() not in TABLE_SUFFIXES:
         raise typer.BadParameter(f"{out}: expected one of {', '.join(TABLE_SUFFIXES)}", param_hint="--out")
-    if prior:
-        _check_prior(prior)
     tracking.configure(tracking_uri, create=False)
     texts, failed = [], 0
     for path in collect_files(paths):
@@ -614,26 +683,23 @@ def predict(
 
 
 @app.command()
+@with_options(ModelOptions)
 def flag(
-    corpus: CorpusOption = DEFAULT_CORPUS,
+    model_options: ModelOptions,
     out: Annotated[
         Path, typer.Option(help="Folder for predictions.csv, flags.csv and report.html.")
     ] = DEFAULT_REPORTS,
-    embedder: EmbedderOption = DEFAULT_EMBEDDER,
-    head: HeadOption = "rules",
-    prior: PriorOption = "balanced",
-    silent_prior: SilentPriorOption = SILENT_PRIOR,
-    labels: LabelsOption = DEFAULT_LABELS,
-    cache: CacheOption = DEFAULT_CACHE,
 ) -> None:
     """Flag the self-assessed answers that the page's text does not support, and write the HTML report.
 
     Every labelled effort is predicted by a model fitted without it (leave-one-effort-out); predictions.csv,
     flags.csv and report.html all come from those same predictions."""
-    model = _model(embedder, head, prior, cache, silent_prior=silent_prior)
-    efforts = _labelled(corpus, 2)
+    model = model_options.model()
+    labels = model_options.labels
+    efforts = _labelled(model_options.corpus, 2)
     _err("predicting every labelled effort out of fold ...")
-    evaluation = _evaluate(efforts, model, (head,), {}, _statement_gold(labels))
+    answers = _text_answers(labels, efforts)
+    evaluation = _evaluate(efforts, model, (model.head,), answers, _statement_gold(labels))
     _write_flags(efforts, evaluation, out, labels)
 
 

@@ -6,6 +6,7 @@ import errno
 
 # 0: done; 2: a bad option or argument (click's own code)
 EXIT_REJECTED = 1  # done, but some input was rejected (listed in rejected.jsonl and on stderr)
+EXIT_USAGE = 2  # an unknown option or value, checked before any work
 EXIT_FAULT = 3  # a missing prerequisite or a fault at run time: nothing half-written
 
 

@@ -39,6 +39,7 @@ from pipeline.defaults import CHAMPION_ALIAS, DEFAULT_EXPERIMENT, EXPERIMENTS_DI
 from pipeline.errors import EvidensError
 from pipeline.judgement.evaluate import Evaluation
 from pipeline.judgement.model import EvidensModel, corpus_hash
+from pipeline.judgement.prior import Prior
 from pipeline.records import ANSWER_ORDER, PREDICTION_COLUMNS, Effort
 from pipeline.tables import write_csv
 
@@ -379,10 +380,8 @@ class EvidensPyfunc(PythonModel):
         return records_from_text(source, normalise_page(str(row["text"])))
 
     def predict(self, context, model_input: pd.DataFrame, params: dict | None = None) -> pd.DataFrame:
-        from pipeline.judgement.model import parse_prior
-
-        given = (params or {}).get("prior") or ""
-        prior = parse_prior(given) if given else None
+        given = (params or {}).get("prior") or ""  # a pyfunc parameter is text: parsed here, where it enters
+        prior = Prior.parse(given) if given else None
         pages = []
         for i, (_, row) in enumerate(model_input.iterrows()):
             efforts = self._efforts_of(row, i)
@@ -560,10 +559,13 @@ def per_page_spark_udf(spark, model_uri: str):
     )
 
 
-def predict_texts(model_uri: str, texts: Sequence[tuple[str, str]], prior: str = "") -> pd.DataFrame:
-    """Run the registered model on (source, normalised page text) pairs, under a prior given for all of them."""
+def predict_texts(
+    model_uri: str, texts: Sequence[tuple[str, str]], prior: Prior | None = None
+) -> pd.DataFrame:
+    """Run the registered model on (source, normalised page text) pairs, under a prior given for all of them
+    (None: the model's own)."""
     frame = pd.DataFrame({"source": [s for s, _ in texts], "text": [t for _, t in texts]})
-    return load_pyfunc(model_uri).predict(frame, params={"prior": prior} if prior else None)
+    return load_pyfunc(model_uri).predict(frame, params={"prior": str(prior)} if prior else None)
 
 
 THEMES_EXPERIMENT = "evidens-themes"

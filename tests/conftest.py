@@ -139,6 +139,18 @@ def outside_references(html: str) -> list[str]:
     return [t for t in targets if not t.startswith(("#", "data:image/png;base64,"))]
 
 
+def evidens(monkeypatch, capsys, *argv: str) -> tuple[int, str, str]:
+    """(exit code, stdout, stderr) of `evidens ARGV`, run in-process through the installed program's entry."""
+    from pipeline.cli import entry
+
+    monkeypatch.setattr(sys, "argv", ["evidens", *argv])
+    with pytest.raises(SystemExit) as stop:
+        entry()
+    out, err = capsys.readouterr()
+    code = stop.value.code
+    return (code if isinstance(code, int) else 0), out, err
+
+
 def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     """Run `evidens ...` in a subprocess, as a user would."""
     return subprocess.run(

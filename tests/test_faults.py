@@ -21,13 +21,12 @@ from typing import ClassVar
 
 import numpy as np
 import pytest
-from conftest import ODSHERRED, REPO, TAARNBY, FakeEmbedder, batch_outputs, make_effort_page
+from conftest import ODSHERRED, REPO, TAARNBY, FakeEmbedder, batch_outputs, evidens, make_effort_page
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pipeline.batch import run as batch
 from pipeline.batch.run import BatchLocked, output_lock, run_batch
-from pipeline.cli import entry
 from pipeline.corpus import EFFORTS_FILE, load_efforts
 from pipeline.embed.cache import CachedEmbedder
 from pipeline.errors import EvidensError
@@ -36,16 +35,6 @@ from pipeline.ingest.readers import load_page
 from pipeline.tables import FORMULA_STARTS, csv_records, neutralise, read_csv, restore
 
 HOSTILE_ITEM = '=HYPERLINK("http://x","klik") borgere får samtaler'
-
-
-def evidens(monkeypatch, capsys, *argv: str) -> tuple[int, str, str]:
-    """(exit code, stdout, stderr) of `evidens ARGV`."""
-    monkeypatch.setattr(sys, "argv", ["evidens", *argv])
-    with pytest.raises(SystemExit) as stop:
-        entry()
-    out, err = capsys.readouterr()
-    code = stop.value.code
-    return (code if isinstance(code, int) else 0), out, err
 
 
 def assert_one_line_error(err: str, *words: str) -> None:

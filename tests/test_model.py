@@ -25,8 +25,9 @@ from pipeline.judgement.evaluate import (
     leave_one_effort_out,
     within_page_auc,
 )
-from pipeline.judgement.model import EvidensModel, parse_prior
+from pipeline.judgement.model import EvidensModel
 from pipeline.judgement.ordinal import OrdinalLogisticClassifier
+from pipeline.judgement.prior import Prior
 from pipeline.judgement.stated import load_statement_gold
 from pipeline.records import ANSWER_ORDER, PREDICTION_COLUMNS
 
@@ -111,14 +112,14 @@ def test_every_answer_can_be_predicted_and_a_known_prior_moves_predictions(label
     model = EvidensModel(embedder="fake", head="logistic").fit(labelled_efforts)
     balanced = model.predict_proba(labelled_efforts)
     assert set(np.array(ANSWER_ORDER)[balanced.argmax(axis=1)]) >= {"Delvist", "Ja"}
-    mostly_ja = model.predict_proba(labelled_efforts, parse_prior("Ja=0.9,Delvist=0.05,Nej=0.05"))
+    mostly_ja = model.predict_proba(labelled_efforts, Prior.parse("Ja=0.9,Delvist=0.05,Nej=0.05"))
     assert mostly_ja[:, 2].mean() > balanced[:, 2].mean()
     by_page = model.predict(
-        labelled_efforts, {labelled_efforts[0].effort_id: parse_prior("Ja=0,Delvist=0,Nej=1")}
+        labelled_efforts, {labelled_efforts[0].effort_id: Prior.parse("Ja=0,Delvist=0,Nej=1")}
     )
     assert {p.predicted for p in by_page if p.effort_id == labelled_efforts[0].effort_id} == {"Nej"}
     with pytest.raises(ValueError, match="unknown answer"):
-        parse_prior("Ja=0.5,Måske=0.5")
+        Prior.parse("Ja=0.5,Måske=0.5")
 
 
 def test_a_criterion_never_seen_in_training_gets_a_prediction(fake_model, tmp_path):

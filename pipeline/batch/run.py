@@ -27,7 +27,6 @@ import json
 import logging
 import os
 import socket
-import sys
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -37,14 +36,13 @@ from functools import cache
 from pathlib import Path
 
 from pydantic import BaseModel, Field
-from tqdm import tqdm
-from tqdm.contrib.logging import logging_redirect_tqdm
 
 from pipeline.errors import EvidensError
 from pipeline.ingest import records_from_text, sha256_text
 from pipeline.ingest.effort_page import PageError
 from pipeline.ingest.readers import UnreadableFile, collect_files, load_page
 from pipeline.io import atomic_path, atomic_write_text
+from pipeline.progress import progress
 from pipeline.records import (
     FLAG_COLUMNS,
     PREDICTION_COLUMNS,
@@ -195,15 +193,6 @@ def _rejected(key: str, path: Path, why: str) -> PageResult:
     )
 
 
-def _progress(files: list[Path]) -> Iterator[Path]:
-    """A progress bar with ETA on a terminal (log lines go above it); plain log lines otherwise."""
-    if sys.stderr.isatty():
-        with logging_redirect_tqdm():
-            yield from tqdm(files, desc="pages", unit="page")
-    else:
-        yield from files
-
-
 def _process(page: InputPage, scorer: PageScorer | None, model_uri: str, cache: Path | None):
     """(result, scorer): the model is loaded on the first page that needs it."""
     if page.unreadable is not None:
@@ -286,7 +275,7 @@ def _run_batch(
     summary = BatchSummary(files=len(files))
     scorer: PageScorer | None = None
     current: dict[str, str] = {}  # key -> source, the inputs as they are now
-    for number, path in enumerate(_progress(files), start=1):
+    for number, path in enumerate(progress(files, "pages", "page"), start=1):
         page = read_input(path)
         if page.key in current:
             summary.duplicates += 1

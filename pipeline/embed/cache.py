@@ -21,11 +21,11 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
 
 from pipeline.defaults import DEFAULT_CACHE as DEFAULT_CACHE
 from pipeline.embed.base import Embedder, TextRole
 from pipeline.errors import EvidensError, one_line
+from pipeline.progress import progress
 
 log = logging.getLogger("evidens.cache")
 SCHEMA = {
@@ -53,10 +53,8 @@ _BATCH = 64
 def _embed_in_batches(embedder: Embedder, texts: list[str], role: TextRole) -> np.ndarray:
     """Embed with a progress bar (shown on a terminal only) when there is more than one batch."""
     batches = [texts[i : i + _BATCH] for i in range(0, len(texts), _BATCH)]
-    progress = tqdm(
-        batches, desc=f"embedding {role}s", unit="batch", disable=None if len(batches) > 1 else True
-    )
-    return np.concatenate([embedder.embed(batch, role) for batch in progress])
+    shown = progress(batches, f"embedding {role}s", "batch") if len(batches) > 1 else batches
+    return np.concatenate([embedder.embed(batch, role) for batch in shown])
 
 
 class _Damaged(Exception):

@@ -26,6 +26,7 @@ from pipeline.judgement.features import JUDGEMENT_FEATURES
 from pipeline.judgement.heads import HEADS
 from pipeline.judgement.model import EvidensModel, Judgement, prediction_from
 from pipeline.judgement.stated import StatementLabel
+from pipeline.progress import progress
 from pipeline.records import ANSWER_ORDER, Effort, Prediction
 from pipeline.stats import BOOTSTRAP_SAMPLES, BOOTSTRAP_SEED, with_interval
 
@@ -227,7 +228,7 @@ def leave_one_effort_out(
     evaluation.model_name = MODEL.format(head=model.head)
     names = [MODEL.format(head=h) for h in order] + ["model, prior = training answers", *BASELINES]
     fold_probabilities: dict[str, list[np.ndarray]] = {name: [] for name in names}
-    for train, test in splits:
+    for train, test in progress(splits, "leave-one-effort-out", "fold"):
         train_efforts, test_efforts = [assessed[i] for i in train], [assessed[i] for i in test]
         body = clone(model).fit(
             [*train_efforts, *unlabelled], text_answers=text_answers, statement_gold=statement_gold

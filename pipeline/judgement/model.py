@@ -45,6 +45,7 @@ from pipeline.ingest.criteria import CriteriaCatalogue
 from pipeline.ingest.wording import core_requirement
 from pipeline.judgement.features import JUDGEMENT_FEATURES, feature_row
 from pipeline.judgement.heads import DEFAULT_HEAD, fit_head, make_head
+from pipeline.judgement.prior import Prior
 from pipeline.judgement.stated import StatedDetector, StatementLabel
 from pipeline.records import ANSWER_ORDER, Effort, Prediction, Quote, Sentence
 from pipeline.requirements import Comparison, Requirement, compare, requirement_of
@@ -52,27 +53,6 @@ from pipeline.requirements import Comparison, Requirement, compare, requirement_
 EVIDENCE_IN_PREDICTION = 3
 
 TARGETS = ("self-assessed", "text")
-Prior = Mapping[str, float]
-
-
-def parse_prior(text: str) -> dict[str, float]:
-    """ "Ja=0.6,Delvist=0.3,Nej=0.1" -> a normalised prior; "balanced" -> uniform. Raises ValueError."""
-    if text.strip().lower() == "balanced":
-        return dict.fromkeys(ANSWER_ORDER, 1 / len(ANSWER_ORDER))
-    prior: dict[str, float] = {}
-    for part in text.split(","):
-        label, _, value = part.partition("=")
-        label = label.strip().capitalize()
-        if label not in ANSWER_ORDER:
-            raise ValueError(f"prior: unknown answer {label!r} (expected Ja, Delvist or Nej)")
-        try:
-            prior[label] = float(value)
-        except ValueError:
-            raise ValueError(f"prior: {part.strip()!r} is not ANSWER=NUMBER") from None
-    if set(prior) != set(ANSWER_ORDER) or any(v < 0 for v in prior.values()) or sum(prior.values()) <= 0:
-        raise ValueError("prior: give Ja, Delvist and Nej, each >= 0, e.g. Ja=0.6,Delvist=0.3,Nej=0.1")
-    total = sum(prior.values())
-    return {label: prior[label] / total for label in ANSWER_ORDER}
 
 
 @dataclass(frozen=True)
@@ -139,7 +119,8 @@ class EvidensModel(BaseEstimator):
 
     embedder   registry name of the dense embedder (e5-offline, tfidf, st:<model>, ...)
     head       registry name of the head (pipeline.judgement.heads.HEADS)
-    prior      "balanced" (every answer equally likely a priori) or "Ja=..,Delvist=..,Nej=.." for all pages
+    prior      a Prior or its text form: "balanced" (every answer equally likely a priori, the default) or
+               "Ja=..,Delvist=..,Nej=.." for all pages
     silent_prior  the answer distribution of a criterion the page does not state: the text says nothing about
                it, so the head cannot; the default "Nej=0.5,Delvist=0.3,Ja=0.2" leans to "not done", a
                balanced or other prior states how far a silent page is trusted. Reported with every figure.
@@ -153,8 +134,8 @@ class EvidensModel(BaseEstimator):
         self,
         embedder: str = DEFAULT_EMBEDDER,
         head: str = DEFAULT_HEAD,
-        prior: str = "balanced",
-        silent_prior: str = SILENT_PRIOR,
+        prior: Prior | str = "balanced",
+        silent_prior: Prior | str = SILENT_PRIOR,
         k: int = EVIDENCE_IN_PREDICTION,
         cache: str | None = None,
         target: str = "self-assessed",
@@ -181,8 +162,8 @@ class EvidensModel(BaseEstimator):
         criterion_id) to the answer the text supports (target="text")."""
         from pipeline.evidence.segment import segment_efforts
 
-        parse_prior(self.prior)  # fail before any work
-        parse_prior(self.silent_prior)
+        self.prior_ = Prior.parse(self.prior)  # fail before any work
+        self.silent_prior_ = Prior.parse(self.silent_prior)
         if self.target not in TARGETS:
             raise ValueError(f"target {self.target!r} is not one of {', '.join(TARGETS)}")
         assessed = [e for e in efforts if e.tests]
@@ -206,7 +187,7 @@ class EvidensModel(BaseEstimator):
             y = np.array([known[(j.unit.effort_id, j.unit.criterion_id)] for j in judgements])
         else:
             y = np.array([j.unit.self_assessed for j in judgements])
-        self.train_prior_ = {label: float(np.mean(y == label)) for label in ANSWER_ORDER}
+        self.train_prior_ = Prior(tuple(float(np.mean(y == label)) for label in ANSWER_ORDER))
         self.trained_on_ = sorted({e.content_sha256 for e in assessed})
         self.n_answers_ = len(y)
         # what the head learnt beyond the pages (corpus_hash): the verdict answers, for the fingerprint
@@ -296,6 +277,10 @@ class EvidensModel(BaseEstimator):
             if name != "self"
         }
         super().__setstate__({**defaults, **state})
+        if hasattr(self, "head_") and not hasattr(
+            self, "prior_"
+        ):  # fitted before the priors were parsed in fit
+            self.prior_, self.silent_prior_ = Prior.parse(self.prior), Prior.parse(self.silent_prior)
 
     def stated_scores(self, efforts: Sequence[Effort]) -> dict[tuple[str, str], float]:
         """P(stated) of every catalogue criterion (and each page's own) on each page: (effort_id, criterion_id)
@@ -386,14 +371,13 @@ class EvidensModel(BaseEstimator):
         it to p(y) ∝ head(y) · π(y). The head runs once over all judgements."""
         if not judgements:
             return np.zeros((0, len(ANSWER_ORDER)))
-        default = prior or parse_prior(self.prior)
+        default = prior or self.prior_
         row_priors = [(priors or {}).get(j.unit.effort_id, default) for j in judgements]
-        weights = np.array([[p[label] for label in ANSWER_ORDER] for p in row_priors])
+        weights = np.array([p.weights for p in row_priors])
         weighted = self.head_.predict_proba(self._matrix(judgements)) * weights
         probabilities = weighted / np.clip(weighted.sum(axis=1, keepdims=True), 1e-12, None)
         silent = np.array([j.stated == "silent" for j in judgements])
-        silent_prior = parse_prior(self.silent_prior)
-        probabilities[silent] = [silent_prior[label] for label in ANSWER_ORDER]
+        probabilities[silent] = self.silent_prior_.weights
         return probabilities
 
     def predict_proba(self, efforts: Sequence[Effort], prior: Prior | None = None) -> np.ndarray:
@@ -423,7 +407,8 @@ class EvidensModel(BaseEstimator):
             getattr(self, "text_answers_hash_", ""),
             getattr(self, "statement_gold_hash_", ""),
         ]
-        return hashlib.sha256(json.dumps([*learnt, params], sort_keys=True).encode()).hexdigest()[:16]
+        text = json.dumps([*learnt, params], sort_keys=True, default=str)  # a Prior by its text form
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def prediction_from(judgement: Judgement, probabilities: np.ndarray, in_sample: bool) -> Prediction:
