@@ -277,9 +277,7 @@ class EvidensModel(BaseEstimator):
             if name != "self"
         }
         super().__setstate__({**defaults, **state})
-        if hasattr(self, "head_") and not hasattr(
-            self, "prior_"
-        ):  # fitted before the priors were parsed in fit
+        if hasattr(self, "head_") and not hasattr(self, "prior_"):  # fitted before fit parsed the priors
             self.prior_, self.silent_prior_ = Prior.parse(self.prior), Prior.parse(self.silent_prior)
 
     def stated_scores(self, efforts: Sequence[Effort]) -> dict[tuple[str, str], float]:
