@@ -475,7 +475,14 @@ def train(
         example = read_page(Path(next(e.source for e in efforts if e.tests)))
     except (UnreadableFile, OSError):
         example = ""
-    outcome = tracking.log_training(model, efforts, evaluation, label_version(labels), example)
+    outcome = tracking.log_training(
+        model,
+        efforts,
+        evaluation,
+        tracking.LabelledData(corpus, labels),
+        example,
+        out_of_fold=lambda unfitted: _evaluate(efforts, unfitted, (unfitted.head,), answers, statement_gold),
+    )
     metrics = evaluation.metrics[evaluation.model_name]
     _err(
         f"trained on {model.n_answers_} answers of {len(model.trained_on_)} efforts; out of fold: macro-F1 "
@@ -492,12 +499,12 @@ def train(
         champion = (
             f"; alias {tracking.CHAMPION_ALIAS} -> it"
             if outcome.champion
-            else f"; {tracking.CHAMPION_ALIAS} stays (better macro-F1)"
+            else f"; {tracking.CHAMPION_ALIAS} stays (better macro-F1 on these labels)"
         )
         _err(f"MLflow run {outcome.run_id} in {uri}; registered {name}{champion}")
     else:
         _err(
-            f"MLflow run {outcome.run_id} in {uri}; unchanged model (same data and parameters): {name} not registered again"
+            f"MLflow run {outcome.run_id} in {uri}; unchanged model (same data, labels and parameters): {name} not registered again"
         )
     return evaluation
 
@@ -527,7 +534,10 @@ def evaluate(
     evaluation = _evaluate(efforts, model, tuple(HEADS), answers, _statement_gold(labels))
     uri = tracking.configure(tracking_uri, experiment)
     run_id = tracking.log_evaluate_run(
-        evaluation, tracking.run_params(model, efforts, label_version(labels), len(answers))
+        evaluation,
+        tracking.run_params(model, efforts, label_version(labels), len(answers)),
+        tracking.LabelledData(corpus, labels),
+        efforts,
     )
     _print_evaluation(evaluation)
     _err(f"MLflow run {run_id} in {uri}")
@@ -733,7 +743,9 @@ def themes(
         typer.echo(f"| {theme.theme_id} | {theme.label} | {theme.size} | {', '.join(theme.municipalities)} |")
     if not assign:
         tracking.configure(tracking_uri, tracking.THEMES_EXPERIMENT)
-        run_id = tracking.log_themes(model, efforts, {"embedder": embedder, "seed": seed}, quality, written)
+        run_id = tracking.log_themes(
+            model, efforts, {"embedder": embedder, "seed": seed}, quality, written, corpus
+        )
         _err(f"MLflow run {run_id} in experiment {tracking.THEMES_EXPERIMENT}")
     _err("wrote " + ", ".join(str(p) for p in written))
 
