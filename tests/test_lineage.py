@@ -24,6 +24,7 @@ from pipeline.corpus import EFFORTS_FILE
 from pipeline.errors import EvidensError
 from pipeline.judgement.evaluate import leave_one_effort_out
 from pipeline.judgement.model import EvidensModel
+from pipeline.judgement.stated import load_statement_gold
 from pipeline.labels import label_version
 from pipeline.outputs.review import VERDICT_COLUMNS, import_verdicts, load_verdicts, text_answers
 from pipeline.tables import read_csv
@@ -70,7 +71,8 @@ def test_label_files_are_datasets_named_by_file_sourced_from_it_with_its_hash(la
     assert datasets["answers.csv"].targets == "answer"
     assert datasets["answers.csv"].profile["num_rows"] == len(read_csv(labels_copy / "answers.csv"))
     assert datasets["verdicts.csv"].profile["num_rows"] == 1
-    assert datasets["statement_gold.csv"].profile["num_rows"] == 460  # its '#' comment lines are not rows
+    gold = load_statement_gold(labels_copy / "statement_gold.csv")  # its "#" comment lines are not rows
+    assert datasets["statement_gold.csv"].profile["num_rows"] == len(gold)
 
     answers = labels_copy / "answers.csv"
     text = answers.read_text(encoding="utf-8")
