@@ -555,7 +555,14 @@ def train(model_options: ModelOptions, tracking_options: TrackingOptions) -> obj
         example = read_page(Path(next(e.source for e in efforts if e.tests)))
     except (UnreadableFile, OSError):
         example = ""
-    outcome = tracking.log_training(model, efforts, evaluation, label_version(labels), example)
+    outcome = tracking.log_training(
+        model,
+        efforts,
+        evaluation,
+        tracking.LabelledData(model_options.corpus, labels),
+        example,
+        out_of_fold=lambda unfitted: _evaluate(efforts, unfitted, (unfitted.head,), answers, statement_gold),
+    )
     metrics = evaluation.metrics[evaluation.model_name]
     _err(
         f"trained on {model.n_answers_} answers of {len(model.trained_on_)} efforts; out of fold: macro-F1 "
@@ -572,12 +579,12 @@ def train(model_options: ModelOptions, tracking_options: TrackingOptions) -> obj
         champion = (
             f"; alias {tracking.CHAMPION_ALIAS} -> it"
             if outcome.champion
-            else f"; {tracking.CHAMPION_ALIAS} stays (better macro-F1)"
+            else f"; {tracking.CHAMPION_ALIAS} stays (better macro-F1 on these labels)"
         )
         _err(f"MLflow run {outcome.run_id} in {uri}; registered {name}{champion}")
     else:
         _err(
-            f"MLflow run {outcome.run_id} in {uri}; unchanged model (same data and parameters): {name} not registered again"
+            f"MLflow run {outcome.run_id} in {uri}; unchanged model (same data, labels and parameters): {name} not registered again"
         )
     return evaluation
 
@@ -598,7 +605,10 @@ def evaluate(model_options: ModelOptions, tracking_options: TrackingOptions) -> 
     evaluation = _evaluate(efforts, model, tuple(HEADS), answers, _statement_gold(labels))
     uri = tracking.configure(tracking_options.tracking_uri, tracking_options.experiment)
     run_id = tracking.log_evaluate_run(
-        evaluation, tracking.run_params(model, efforts, label_version(labels), len(answers))
+        evaluation,
+        tracking.run_params(model, efforts, label_version(labels), len(answers)),
+        tracking.LabelledData(model_options.corpus, labels),
+        efforts,
     )
     _print_evaluation(evaluation)
     _err(f"MLflow run {run_id} in {uri}")
@@ -799,7 +809,9 @@ def themes(
         typer.echo(f"| {theme.theme_id} | {theme.label} | {theme.size} | {', '.join(theme.municipalities)} |")
     if not assign:
         tracking.configure(tracking_uri, tracking.THEMES_EXPERIMENT)
-        run_id = tracking.log_themes(model, efforts, {"embedder": embedder, "seed": seed}, quality, written)
+        run_id = tracking.log_themes(
+            model, efforts, {"embedder": embedder, "seed": seed}, quality, written, corpus
+        )
         _err(f"MLflow run {run_id} in experiment {tracking.THEMES_EXPERIMENT}")
     _err("wrote " + ", ".join(str(p) for p in written))
 

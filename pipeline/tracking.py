@@ -16,7 +16,7 @@ import sqlite3
 import subprocess
 import tempfile
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,6 +33,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.models import ModelSignature
 from mlflow.pyfunc import PythonModel
 from mlflow.types import ColSpec, ParamSchema, ParamSpec, Schema
+from sklearn.base import clone
 
 import pipeline
 from pipeline.defaults import CHAMPION_ALIAS, DEFAULT_EXPERIMENT, EXPERIMENTS_DIR, REGISTERED_MODEL
@@ -40,6 +41,7 @@ from pipeline.errors import EvidensError
 from pipeline.judgement.evaluate import Evaluation
 from pipeline.judgement.model import EvidensModel, corpus_hash
 from pipeline.judgement.prior import Prior
+from pipeline.labels import label_version as label_version_of
 from pipeline.records import ANSWER_ORDER, PREDICTION_COLUMNS, Effort
 from pipeline.tables import write_csv
 
@@ -47,6 +49,17 @@ log = logging.getLogger("evidens.tracking")
 TRAINED_ALIAS = "candidate"  # `evidens train` points it at every version it registers
 FINGERPRINT_TAG = "evidens.fingerprint"
 MACRO_F1_TAG = "evidens.oof_macro_f1"
+LABEL_VERSION_TAG = "evidens.label_version"
+RESCORED_TAG = "evidens.oof_macro_f1.on."  # + a later label version: the version re-scored on those labels
+DECISION_TAG = "evidens.champion_decision"
+MODEL_DESCRIPTION = (
+    "Ja / Delvist / Nej per self-assessment criterion of a Danish municipal employment-effort page: page text "
+    "in (column `text`, optional `source`), one prediction row per criterion out. `candidate` is the newest "
+    "version `evidens train` registered; `champion` (what `evidens predict` and `batch` load) moves to a new "
+    "version when its out-of-fold macro-F1 is at least the champion's on the new version's labels (a champion "
+    "trained on other labels is re-scored on them first). Each version's description names its label version, "
+    "head, embedder, code version and out-of-fold macro-F1; its run logs the files it learnt from as datasets."
+)
 
 
 def quiet_mlflow() -> None:
@@ -249,11 +262,81 @@ def confusion_png(matrix: np.ndarray, title: str, path: Path) -> None:
     plt.close(figure)
 
 
-def answers_frame(efforts: Sequence[Effort]) -> pd.DataFrame:
-    """The labelled answers a model is trained on, one row each (for MLflow's log_input)."""
-    from pipeline.ingest.criteria import ANSWERS_COLUMNS, answers_rows
+@dataclass(frozen=True)
+class LabelledData:
+    """Where a run's data lies as files: the corpus folder (efforts.jsonl, written by `evidens ingest`) and the
+    labels folder (answers.csv, verdicts.csv, statement_gold.csv: pipeline.labels.LEARNT_FROM)."""
 
-    return pd.DataFrame(answers_rows(list(efforts)), columns=list(ANSWERS_COLUMNS))
+    corpus: Path
+    labels: Path
+
+
+# MLflow stores a dataset's digest in 36 characters: the first 32 hex digits of the file's SHA-256.
+DIGEST_CHARS = 32
+STATEMENT_GOLD_FILE = "statement_gold.csv"  # hand-kept: '#' lines between its rows are comments
+LABEL_TARGETS = {"answers.csv": "answer", "verdicts.csv": "verdict", STATEMENT_GOLD_FILE: "label"}
+
+
+def file_digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:DIGEST_CHARS]
+
+
+def file_dataset(path: Path, frame: pd.DataFrame, targets: str | None = None):
+    """A dataset named after its file, the file as its source and the file's content hash as its digest, so
+    the MLflow UI shows which file (and which state of it) a run read."""
+    from mlflow.data.dataset_source_registry import get_dataset_source_from_json
+
+    source = get_dataset_source_from_json(json.dumps({"uri": str(path.resolve())}), source_type="local")
+    return mlflow.data.from_pandas(
+        frame,
+        source=source,
+        name=path.name,
+        digest=file_digest(path),
+        targets=targets if targets in frame.columns else None,
+    )
+
+
+def corpus_dataset(corpus: Path, efforts: Sequence[Effort]):
+    """efforts.jsonl as a dataset: one row per effort (its id, kind, municipality, source page, content hash and
+    number of self-assessed answers), the page text itself left out."""
+    from pipeline.corpus import EFFORTS_FILE
+
+    frame = pd.DataFrame(
+        [
+            {
+                "effort_id": e.effort_id,
+                "kind": str(e.kind),
+                "municipality": e.municipality or "",
+                "source": e.source,
+                "content_sha256": e.content_sha256,
+                "answers": sum(len(t.answers) for t in e.tests),
+            }
+            for e in efforts
+        ],
+        columns=["effort_id", "kind", "municipality", "source", "content_sha256", "answers"],
+    )
+    return file_dataset(corpus / EFFORTS_FILE, frame)
+
+
+def label_datasets(labels: Path) -> list:
+    """The label files a model learns from that exist in labels/, each as a dataset of its rows (read by the
+    one CSV reader: a garbled file is an EvidensError naming its line)."""
+    from pipeline.labels import LEARNT_FROM
+    from pipeline.tables import read_csv
+
+    datasets = []
+    for name in LEARNT_FROM:
+        path = labels / name
+        if path.is_file():
+            frame = pd.DataFrame(read_csv(path, comments=name == STATEMENT_GOLD_FILE))
+            datasets.append(file_dataset(path, frame, LABEL_TARGETS[name]))
+    return datasets
+
+
+def log_inputs(context: str, datasets: Sequence) -> None:
+    """Into the active run: each dataset as an input of the given context (training, evaluation, themes)."""
+    for dataset in datasets:
+        mlflow.log_input(dataset, context=context)
 
 
 def log_evaluation(evaluation: Evaluation) -> None:
@@ -301,10 +384,14 @@ def run_params(
     }
 
 
-def log_evaluate_run(evaluation: Evaluation, params: dict[str, Any]) -> str:
-    """A run of `evidens evaluate`: parameters and the out-of-fold evaluation. Returns its id."""
+def log_evaluate_run(
+    evaluation: Evaluation, params: dict[str, Any], data: LabelledData, efforts: Sequence[Effort]
+) -> str:
+    """A run of `evidens evaluate`: parameters, the files it read (as datasets) and the out-of-fold evaluation.
+    Returns its id."""
     with mlflow.start_run(run_name="evaluate") as run:
         mlflow.log_params({**params, "folds": "leave-one-effort-out"})
+        log_inputs("evaluation", [corpus_dataset(data.corpus, efforts), *label_datasets(data.labels)])
         log_evaluation(evaluation)
         return run.info.run_id
 
@@ -392,6 +479,12 @@ class EvidensPyfunc(PythonModel):
         return pd.DataFrame([r for rows in pages for r in rows], columns=list(PREDICTION_COLUMNS))
 
 
+def training_fingerprint(model: EvidensModel, efforts: Sequence[Effort], label_version: str) -> str:
+    """The model's fingerprint (its data and parameters) with the label version: an unchanged model is not
+    registered again, and a model trained after the labels changed is a new version."""
+    return hashlib.sha256(f"{model.fingerprint(efforts)} {label_version}".encode()).hexdigest()[:16]
+
+
 def _registered_with(fingerprint: str) -> str | None:
     client = mlflow.MlflowClient()
     try:
@@ -408,36 +501,112 @@ def _aliased(client, alias: str):
         return None
 
 
-def _settle_aliases(version: str, macro_f1: float) -> bool:
-    """Put the aliases where the rules put them for version, the newest version trained on this data: `candidate`
-    at it unless it points at a newer one; `champion` at it when there is none, or when the champion is older
-    and its out-of-fold macro-F1 is at most version's. Run after every registration, and again by a train that
-    finds the model unchanged, so that a kill between registering and moving an alias is repaired by the next
-    train. Returns whether `champion` points at version."""
+def _trained_on(client, version) -> str:
+    """The label version a registered version was trained on (from its run where an older evidens did not tag it)."""
+    return version.tags.get(LABEL_VERSION_TAG) or client.get_run(version.run_id).data.params.get(
+        "label_version", ""
+    )
+
+
+ChampionFigure = Callable[[Any], tuple[float, str]]  # champion version -> its macro-F1 on the labels, and how
+
+
+def _champion_on_labels(
+    champion, label_version: str, out_of_fold: Callable[[EvidensModel], Evaluation], cache: str | None
+) -> tuple[float, str]:
+    """The champion's out-of-fold macro-F1 on the labels at label_version, and how it was found: its own where it
+    was trained on them; else re-scored by the challenger's evaluation (out_of_fold: leave-one-effort-out on
+    these labels) on an unfitted copy of it, recorded on the champion's version (read back by a later train) and
+    logged to the active run. A champion that cannot be loaded or evaluated gives -inf: it cannot hold."""
+    client = mlflow.MlflowClient()
+    trained_on = _trained_on(client, champion)
+    if trained_on == label_version:
+        return float(champion.tags.get(MACRO_F1_TAG, "-inf")), f"its own, on label version {label_version}"
+    rescored = RESCORED_TAG + label_version
+    if rescored in champion.tags:
+        figure = float(champion.tags[rescored])
+    else:
+        log.info(
+            "re-scoring the champion, version %s, on label version %s (leave-one-effort-out) ...",
+            champion.version,
+            label_version,
+        )
+        try:
+            fitted = load_evidens_model(f"models:/{REGISTERED_MODEL}/{champion.version}")
+            evaluation = out_of_fold(clone(fitted).set_params(cache=cache))
+        except EvidensError as error:
+            reason = f"it cannot be re-scored on label version {label_version}: {_first_line(error)}"
+            log.warning("the champion, version %s: %s", champion.version, reason)
+            return float("-inf"), reason
+        figure = round(evaluation.metrics[evaluation.model_name]["macro_f1"], 6)
+        client.set_model_version_tag(REGISTERED_MODEL, champion.version, rescored, f"{figure:.6f}")
+    mlflow.log_metric("champion.rescored_macro_f1", figure)
+    mlflow.set_tags({"champion.version": champion.version, "champion.label_version": trained_on})
+    return figure, f"re-scored out of fold on label version {label_version}; trained on {trained_on}"
+
+
+def _version_description(client, version: str, decision: str) -> str:
+    """What a version is, from its tags and its run: label version, head, embedder, code version, out-of-fold
+    macro-F1, and the champion decision made when it was registered."""
+    registered = client.get_model_version(REGISTERED_MODEL, version)
+    params = client.get_run(registered.run_id).data.params
+    return (
+        f"Label version `{_trained_on(client, registered)}` (hash of labels/answers.csv, verdicts.csv, "
+        f"statement_gold.csv). Head `{params.get('model.head')}`, embedder `{params.get('model.embedder')}`, "
+        f"target {params.get('model.target')}, prior {params.get('model.prior')}. Code {params.get('code_version')}. "
+        f"Out-of-fold macro-F1 {float(registered.tags[MACRO_F1_TAG]):.3f} (leave-one-effort-out over "
+        f"{params.get('n_efforts')} efforts, {params.get('n_answers')} answers). Run `{registered.run_id}`.\n\n"
+        f"On registration: {decision}."
+    )
+
+
+def _settle_aliases(version: str, macro_f1: float, champion_figure: ChampionFigure) -> bool:
+    """Describe version and put the aliases where the rules put them, for version, the newest version trained on
+    this data: `candidate` at it unless it points at a newer one; `champion` at it when there is none, or when
+    the champion is older and its out-of-fold macro-F1 on version's labels (champion_figure: re-scored where it
+    was trained on others) is at most version's. The decision is the version's description's last line and a
+    tag. Run after every registration, and again by a train that finds the model unchanged, so that a kill
+    between registering and moving an alias is repaired by the next train. Returns whether `champion` points at
+    version."""
     client = mlflow.MlflowClient()
     if (
         MACRO_F1_TAG not in client.get_model_version(REGISTERED_MODEL, version).tags
     ):  # by an evidens that tagged it later
         client.set_model_version_tag(REGISTERED_MODEL, version, MACRO_F1_TAG, f"{macro_f1:.6f}")
+    if client.get_registered_model(REGISTERED_MODEL).description != MODEL_DESCRIPTION:
+        client.update_registered_model(REGISTERED_MODEL, description=MODEL_DESCRIPTION)
     candidate = _aliased(client, TRAINED_ALIAS)
     if candidate is None or int(candidate.version) < int(version):
         client.set_registered_model_alias(REGISTERED_MODEL, TRAINED_ALIAS, version)
     champion = _aliased(client, CHAMPION_ALIAS)
     if champion is not None and str(champion.version) == version:
         return True
-    if champion is None or (
-        int(champion.version) < int(version) and macro_f1 >= float(champion.tags.get(MACRO_F1_TAG, "-inf"))
-    ):
+    if champion is not None and int(champion.version) > int(version):
+        return False  # a newer version's registration decided
+    if champion is None:
+        wins, decision = True, "champion (there was none)"
+    else:
+        figure, how = champion_figure(champion)
+        wins = macro_f1 >= figure
+        decision = (
+            f"{'champion' if wins else 'not champion'}: out-of-fold macro-F1 {macro_f1:.3f} "
+            f"{'≥' if wins else '<'} {figure:.3f} of the champion, version {champion.version} ({how})"
+        )
+    mlflow.set_tag(DECISION_TAG, decision)
+    client.set_model_version_tag(REGISTERED_MODEL, version, DECISION_TAG, decision)
+    client.update_model_version(
+        REGISTERED_MODEL, version, description=_version_description(client, version, decision)
+    )
+    if wins:
         client.set_registered_model_alias(REGISTERED_MODEL, CHAMPION_ALIAS, version)
-        return True
-    return False
+    return wins
 
 
 @dataclass
 class TrainingOutcome:
     run_id: str
     version: str
-    registered: bool  # False: an identical model (same data hash, same parameters) was registered before
+    registered: bool  # False: an identical model (same data, labels and parameters) was registered before
     champion: bool  # whether `champion` points at this version now
 
 
@@ -445,29 +614,36 @@ def log_training(
     model: EvidensModel,
     efforts: Sequence[Effort],
     evaluation: Evaluation,
-    label_version: str,
+    data: LabelledData,
     example_text: str,
+    out_of_fold: Callable[[EvidensModel], Evaluation],
 ) -> TrainingOutcome:
-    """One run: the fitted model's parameters, the training data (log_input), the out-of-fold evaluation, and
-    the model with its signature and input example, registered unless an identical one is. `candidate` points
-    at the new version; `champion` moves to it only when its out-of-fold macro-F1 is at least the champion's."""
+    """One run: the fitted model's parameters, the files it learnt from (datasets: efforts.jsonl and the label
+    files, each with its content hash), the out-of-fold evaluation, and the model with its signature and input
+    example, registered and described unless an identical one is (same data, label version and parameters).
+    `candidate` points at the new version; `champion` moves to it only when its out-of-fold macro-F1 is at
+    least the champion's on the same labels: out_of_fold (this run's evaluation, for another unfitted model)
+    re-scores a champion trained on other labels."""
     from importlib.metadata import requires
 
-    fingerprint = model.fingerprint(efforts)
+    labels_now = label_version_of(data.labels)
+    fingerprint = training_fingerprint(model, efforts, labels_now)
     existing = _registered_with(fingerprint)
     with mlflow.start_run(run_name="train") as run, tempfile.TemporaryDirectory() as scratch:
-        params = run_params(model, efforts, label_version, len(evaluation.text_answers))
+        params = run_params(model, efforts, labels_now, len(evaluation.text_answers))
         mlflow.log_params({**params, "fingerprint": fingerprint, "folds": "leave-one-effort-out"})
-        answers = answers_frame([e for e in efforts if e.tests])
-        mlflow.log_input(
-            mlflow.data.from_pandas(answers, name="self-assessed answers", targets="answer"),
-            context="training",
-        )
+        log_inputs("training", [corpus_dataset(data.corpus, efforts), *label_datasets(data.labels)])
         log_evaluation(evaluation)
         macro_f1 = round(evaluation.metrics[evaluation.model_name]["macro_f1"], 6)
+
+        def champion_figure(champion) -> tuple[float, str]:
+            return _champion_on_labels(champion, labels_now, out_of_fold, model.get_params()["cache"])
+
         if existing is not None:
             mlflow.set_tag("registered_version", existing)
-            return TrainingOutcome(run.info.run_id, existing, False, _settle_aliases(existing, macro_f1))
+            return TrainingOutcome(
+                run.info.run_id, existing, False, _settle_aliases(existing, macro_f1, champion_figure)
+            )
         # The cache path is this machine's: where the model is loaded, it uses that user's cache.
         packed = Path(scratch) / "model.joblib"
         joblib.dump(copy.copy(model).set_params(cache=None), packed)
@@ -487,10 +663,16 @@ def log_training(
             registered = mlflow.register_model(
                 info.model_uri,
                 REGISTERED_MODEL,
-                tags={FINGERPRINT_TAG: fingerprint, MACRO_F1_TAG: f"{macro_f1:.6f}"},
+                tags={
+                    FINGERPRINT_TAG: fingerprint,
+                    MACRO_F1_TAG: f"{macro_f1:.6f}",
+                    LABEL_VERSION_TAG: labels_now,
+                },
             )
         version = str(registered.version)
-        return TrainingOutcome(run.info.run_id, version, True, _settle_aliases(version, macro_f1))
+        return TrainingOutcome(
+            run.info.run_id, version, True, _settle_aliases(version, macro_f1, champion_figure)
+        )
 
 
 def model_identity(uri: str) -> str:
@@ -577,12 +759,15 @@ def log_themes(
     params: dict[str, Any],
     quality: dict[str, float],
     outputs: Sequence[Path],
+    corpus: Path,
 ) -> str:
-    """One MLflow run per theme fit: its parameters, the data hash, its quality (ThemeModel.quality: with the
-    label checks' counts and the pins kept or lost) and best silhouette, the tables, and the pins file used."""
+    """One MLflow run per theme fit: its parameters, the data hash, the corpus file its passages come from (a
+    dataset), its quality (ThemeModel.quality: with the label checks' counts and the pins kept or lost) and best
+    silhouette, the tables, and the pins file used."""
     data_hash = hashlib.sha256("\n".join(sorted(e.content_sha256 for e in efforts)).encode()).hexdigest()
     with mlflow.start_run(run_name="themes") as run:
         mlflow.log_params({**params, "data_hash": data_hash, "units": len(model.units)})
+        log_inputs("themes", [corpus_dataset(corpus, efforts)])
         mlflow.log_metrics({**quality, "silhouette": max(model.silhouettes.values())})
         for path in outputs:
             if path.suffix in (".csv", ".html", ".png"):

@@ -97,6 +97,14 @@ def corpus_dir(tmp_path_factory, ingested) -> Path:
     return out
 
 
+@pytest.fixture
+def labels_copy(corpus_dir, tmp_path) -> Path:
+    """A writable copy of the session corpus's labels folder (criteria.csv, answers.csv)."""
+    target = tmp_path / "labels"
+    shutil.copytree(corpus_dir / "labels", target)
+    return target
+
+
 @pytest.fixture(scope="session")
 def trained_model(corpus_dir, tmp_path_factory, embedding_cache) -> str:
     """A tracking URI holding models:/evidens/1, trained on the corpus."""

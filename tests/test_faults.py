@@ -686,14 +686,6 @@ def test_a_damaged_page_result_is_processed_again(tmp_path, fake_scorer):
 VERDICT_HEADER = "effort_id,criterion_id,verdict,answer,note,analyst,decided_at"
 
 
-@pytest.fixture
-def labels_copy(corpus_dir, tmp_path) -> Path:
-    """A writable copy of the session corpus's labels folder (criteria.csv, answers.csv)."""
-    target = tmp_path / "labels"
-    shutil.copytree(corpus_dir / "labels", target)
-    return target
-
-
 def _answer_keys(labels: Path) -> list[tuple[str, str]]:
     return [(r["effort_id"], r["criterion_id"]) for r in read_csv(labels / "answers.csv")]
 
@@ -1349,7 +1341,7 @@ def test_a_truncated_model_file_is_one_line_naming_it(tmp_path, fake_model):
 
 @pytest.mark.slow  # two trainings registered in MLflow (about 30 s), no e5
 def test_a_kill_before_the_aliases_is_repaired_and_artifacts_stay_beside_the_store(
-    labelled_efforts, tmp_path, monkeypatch, capsys
+    labelled_efforts, corpus_dir, tmp_path, monkeypatch, capsys
 ):
     """(b) Before: a kill between registering a version and moving `champion` left no champion, and the next
     train said "unchanged ... not registered again". (d) Before: with --tracking-uri elsewhere, the artifacts
@@ -1369,22 +1361,31 @@ def test_a_kill_before_the_aliases_is_repaired_and_artifacts_stay_beside_the_sto
     evaluation = leave_one_effort_out(labelled_efforts, model, heads=("rules",))
     fitted = clone(model).fit(labelled_efforts)
     settle = tracking._settle_aliases
+    training = partial(
+        tracking.log_training,
+        fitted,
+        labelled_efforts,
+        evaluation,
+        tracking.LabelledData(corpus_dir, corpus_dir / "labels"),
+        "Generated example page.",
+        lambda unfitted: leave_one_effort_out(labelled_efforts, unfitted, heads=(unfitted.head,)),
+    )
 
-    def killed(version, macro_f1):
-        raise KeyboardInterrupt  # registered, tags with it; the aliases not yet moved
+    def killed(version, macro_f1, champion_figure):
+        raise KeyboardInterrupt  # registered, tags with it; not yet described, the aliases not yet moved
 
     monkeypatch.setattr(tracking, "_settle_aliases", killed)
     with pytest.raises(KeyboardInterrupt):
-        tracking.log_training(fitted, labelled_efforts, evaluation, "labels-v1", "Generated example page.")
+        training()
     monkeypatch.setattr(tracking, "_settle_aliases", settle)
     client = mlflow.MlflowClient(uri, uri)
     assert client.get_model_version("evidens", "1").tags[tracking.FINGERPRINT_TAG]
     assert client.get_registered_model("evidens").aliases == {}
-    again = tracking.log_training(
-        fitted, labelled_efforts, evaluation, "labels-v1", "Generated example page."
-    )
+    assert not client.get_model_version("evidens", "1").description
+    again = training()
     assert not again.registered and again.version == "1" and again.champion
     assert client.get_registered_model("evidens").aliases == {"champion": 1, "candidate": 1}
+    assert "Label version" in client.get_model_version("evidens", "1").description
 
     artifacts = store.parent / "artifacts"
     (packed,) = artifacts.rglob("model.joblib")

@@ -190,23 +190,32 @@ def test_metrics_read_columns_in_answer_order_and_within_page_auc():
 
 
 @pytest.mark.slow  # an MLflow store (its migrations take seconds) or a second process
-def test_mlflow_contract_alias_no_reregistration_linked_metrics(labelled_efforts, tmp_path):
+def test_mlflow_contract_alias_no_reregistration_linked_metrics(labelled_efforts, corpus_dir, tmp_path):
     from pipeline import tracking
+    from pipeline.labels import label_version
 
     uri = tracking.configure(f"sqlite:///{tmp_path / 'mlflow.db'}", "evidens", tmp_path)
     model = EvidensModel(embedder="fake")
     evaluation = leave_one_effort_out(labelled_efforts, model, heads=("rules",))
     fitted = clone(model).fit(labelled_efforts)
-    first = tracking.log_training(
-        fitted, labelled_efforts, evaluation, "labels-v1", "Generated example page."
-    )
+    data = tracking.LabelledData(corpus_dir, corpus_dir / "labels")
+
+    def log(fitted_model: EvidensModel) -> tracking.TrainingOutcome:
+        return tracking.log_training(
+            fitted_model,
+            labelled_efforts,
+            evaluation,
+            data,
+            "Generated example page.",
+            lambda unfitted: leave_one_effort_out(labelled_efforts, unfitted, heads=(unfitted.head,)),
+        )
+
+    first = log(fitted)
     assert first.registered and first.champion and first.version == "1"
-    again = tracking.log_training(
-        fitted, labelled_efforts, evaluation, "labels-v1", "Generated example page."
-    )
+    again = log(fitted)
     assert (
         not again.registered and again.version == "1"
-    )  # same data hash and parameters: not registered again
+    )  # same data hash, labels and parameters: not registered again
 
     client = mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri)
     run = client.get_run(client.get_model_version("evidens", "1").run_id)
@@ -214,12 +223,12 @@ def test_mlflow_contract_alias_no_reregistration_linked_metrics(labelled_efforts
         evaluation.metrics["model (rules head)"]["macro_f1"]
     )
     assert run.data.params["model.head"] == "rules" and run.data.params["model.embedder"] == "fake"
-    assert run.data.params["label_version"] == "labels-v1"
-    assert [d.dataset.name for d in run.inputs.dataset_inputs] == ["self-assessed answers"]
+    assert run.data.params["label_version"] == label_version(corpus_dir / "labels")
+    assert sorted(d.dataset.name for d in run.inputs.dataset_inputs) == ["answers.csv", "efforts.jsonl"]
 
     worse = clone(model).set_params(head="logistic").fit(labelled_efforts)
     evaluation.metrics["model (rules head)"]["macro_f1"] = -1.0  # a worse out-of-fold score
-    third = tracking.log_training(worse, labelled_efforts, evaluation, "labels-v1", "Generated example page.")
+    third = log(worse)
     assert third.registered and third.version == "2" and not third.champion
     assert str(client.get_model_version_by_alias("evidens", "champion").version) == "1"
     assert str(client.get_model_version_by_alias("evidens", "candidate").version) == "2"
