@@ -23,8 +23,10 @@ from pipeline.defaults import (
     DEFAULT_LABELS,
     DEFAULT_MODEL_URI,
     DEFAULT_RAW,
+    DEFAULT_REPORT_LANGUAGE,
     DEFAULT_REPORTS,
     SILENT_PRIOR,
+    ReportLanguage,
 )
 from pipeline.errors import EXIT_FAULT, EXIT_REJECTED, EvidensError, one_line
 from pipeline.labels import label_version
@@ -326,6 +328,7 @@ ModelUriOption = Annotated[
 LabelsOption = Annotated[
     Path, typer.Option(help="Folder with criteria.csv, answers.csv and the analysts' verdicts.csv.")
 ]
+LangOption = Annotated[ReportLanguage, typer.Option(help="Language of report.html: da (Danish) or en.")]
 TargetOption = Annotated[
     str,
     typer.Option(
@@ -625,6 +628,7 @@ def flag(
     silent_prior: SilentPriorOption = SILENT_PRIOR,
     labels: LabelsOption = DEFAULT_LABELS,
     cache: CacheOption = DEFAULT_CACHE,
+    lang: LangOption = DEFAULT_REPORT_LANGUAGE,
 ) -> None:
     """Flag the self-assessed answers that the page's text does not support, and write the HTML report.
 
@@ -634,17 +638,16 @@ def flag(
     efforts = _labelled(corpus, 2)
     _err("predicting every labelled effort out of fold ...")
     evaluation = _evaluate(efforts, model, (head,), {}, _statement_gold(labels))
-    _write_flags(efforts, evaluation, out, labels)
+    _write_flags(efforts, evaluation, out, labels, lang.value)
 
 
-def _write_flags(efforts, evaluation, out: Path, labels: Path) -> None:
+def _write_flags(efforts, evaluation, out: Path, labels: Path, lang: str) -> None:
     """The flag stage's outputs from an out-of-fold evaluation (flag, and run after train's evaluation)."""
     from pipeline.outputs.report.rows import honest_figures, themes_view
-    from pipeline.outputs.review import decided_flags_note, load_verdicts
+    from pipeline.outputs.review import current_verdicts, load_verdicts
     from pipeline.outputs.scoring import score_out_of_fold, write_outputs
 
     scored = score_out_of_fold(evaluation, efforts)
-    claims = sorted({(f.effort_id, f.criterion_id, f.self_assessed) for f in scored.flags if f.criterion_id})
     paths = write_outputs(
         out,
         scored,
@@ -653,8 +656,9 @@ def _write_flags(efforts, evaluation, out: Path, labels: Path) -> None:
         notes=[
             f"{len(scored.predictions)} self-assessed answers of {len(evaluation.folds)} pages, "
             "leave-one-effort-out: with so few pages every interval is wide.",
-            decided_flags_note(claims, load_verdicts(labels)),
         ],
+        verdicts=current_verdicts(load_verdicts(labels)),
+        lang=lang,
     )
     for reason, count in sorted(Counter(f.reason for f in scored.flags).items()):
         typer.echo(f"{count:4} {reason}")
@@ -786,6 +790,7 @@ def batch(
             help="Move the results of edited or deleted inputs to OUT/history/ instead of dropping them."
         ),
     ] = False,
+    lang: LangOption = DEFAULT_REPORT_LANGUAGE,
 ) -> None:
     """Ingest, predict and flag new pages incrementally; a killed run resumes to the uninterrupted result.
 
@@ -796,7 +801,9 @@ def batch(
     from pipeline.batch.run import run_batch
 
     tracking.configure(tracking_uri, create=False)
-    summary = run_batch(input_dir, out, model, cache, keep_deleted=keep_deleted, keep_history=keep_history)
+    summary = run_batch(
+        input_dir, out, model, cache, keep_deleted=keep_deleted, keep_history=keep_history, lang=lang.value
+    )
     for source in summary.rejected_inputs:
         _err(f"  rejected: {source}")
     _err(summary.line(out))
@@ -816,6 +823,7 @@ def run(
     ] = DEFAULT_REPORTS,
     tracking_uri: TrackingUri = None,
     cache: CacheOption = DEFAULT_CACHE,
+    lang: LangOption = DEFAULT_REPORT_LANGUAGE,
 ) -> None:
     """The main job: ingest, train (evaluated and tracked in MLflow), themes, then out-of-fold predictions,
     flags and the report."""
@@ -832,7 +840,7 @@ def run(
             ),
         ),
         ("themes", lambda: themes(corpus=corpus, out=out, cache=cache)),
-        ("flag", lambda: _write_flags(_labelled(corpus, 2), trained["evaluation"], out, labels)),
+        ("flag", lambda: _write_flags(_labelled(corpus, 2), trained["evaluation"], out, labels, lang.value)),
     ]
     rejected = False
     for name, step in steps:
