@@ -653,10 +653,6 @@ def _write_flags(efforts, evaluation, out: Path, labels: Path, lang: str) -> Non
         scored,
         figures=honest_figures(evaluation.metrics, evaluation.model_name),
         themes=themes_view(out),
-        notes=[
-            f"{len(scored.predictions)} self-assessed answers of {len(evaluation.folds)} pages, "
-            "leave-one-effort-out: with so few pages every interval is wide.",
-        ],
         verdicts=current_verdicts(load_verdicts(labels)),
         lang=lang,
     )
