@@ -29,8 +29,10 @@ from pipeline.defaults import (
     DEFAULT_LABELS,
     DEFAULT_MODEL_URI,
     DEFAULT_RAW,
+    DEFAULT_REPORT_LANGUAGE,
     DEFAULT_REPORTS,
     SILENT_PRIOR,
+    ReportLanguage,
 )
 from pipeline.errors import EXIT_FAULT, EXIT_REJECTED, EXIT_USAGE, EvidensError, one_line
 from pipeline.labels import label_version
@@ -369,6 +371,7 @@ ModelUriOption = Annotated[
 LabelsOption = Annotated[
     Path, typer.Option(help="Folder with criteria.csv, answers.csv and the analysts' verdicts.csv.")
 ]
+LangOption = Annotated[ReportLanguage, typer.Option(help="Language of report.html: da (Danish) or en.")]
 TargetOption = Annotated[
     str,
     typer.Option(
@@ -699,6 +702,7 @@ def flag(
     out: Annotated[
         Path, typer.Option(help="Folder for predictions.csv, flags.csv and report.html.")
     ] = DEFAULT_REPORTS,
+    lang: LangOption = DEFAULT_REPORT_LANGUAGE,
 ) -> None:
     """Flag the self-assessed answers that the page's text does not support, and write the HTML report.
 
@@ -710,27 +714,23 @@ def flag(
     _err("predicting every labelled effort out of fold ...")
     answers = _text_answers(labels, efforts)
     evaluation = _evaluate(efforts, model, (model.head,), answers, _statement_gold(labels))
-    _write_flags(efforts, evaluation, out, labels)
+    _write_flags(efforts, evaluation, out, labels, lang.value)
 
 
-def _write_flags(efforts, evaluation, out: Path, labels: Path) -> None:
+def _write_flags(efforts, evaluation, out: Path, labels: Path, lang: str) -> None:
     """The flag stage's outputs from an out-of-fold evaluation (flag, and run after train's evaluation)."""
     from pipeline.outputs.report.rows import honest_figures, themes_view
-    from pipeline.outputs.review import decided_flags_note, load_verdicts
+    from pipeline.outputs.review import current_verdicts, load_verdicts
     from pipeline.outputs.scoring import score_out_of_fold, write_outputs
 
     scored = score_out_of_fold(evaluation, efforts)
-    claims = sorted({(f.effort_id, f.criterion_id, f.self_assessed) for f in scored.flags if f.criterion_id})
     paths = write_outputs(
         out,
         scored,
         figures=honest_figures(evaluation.metrics, evaluation.model_name),
         themes=themes_view(out),
-        notes=[
-            f"{len(scored.predictions)} self-assessed answers of {len(evaluation.folds)} pages, "
-            "leave-one-effort-out: with so few pages every interval is wide.",
-            decided_flags_note(claims, load_verdicts(labels)),
-        ],
+        verdicts=current_verdicts(load_verdicts(labels)),
+        lang=lang,
     )
     for reason, count in sorted(Counter(f.reason for f in scored.flags).items()):
         typer.echo(f"{count:4} {reason}")
@@ -864,6 +864,7 @@ def batch(
             help="Move the results of edited or deleted inputs to OUT/history/ instead of dropping them."
         ),
     ] = False,
+    lang: LangOption = DEFAULT_REPORT_LANGUAGE,
 ) -> None:
     """Ingest, predict and flag new pages incrementally; a killed run resumes to the uninterrupted result.
 
@@ -874,7 +875,9 @@ def batch(
     from pipeline.batch.run import run_batch
 
     tracking.configure(tracking_uri, create=False)
-    summary = run_batch(input_dir, out, model, cache, keep_deleted=keep_deleted, keep_history=keep_history)
+    summary = run_batch(
+        input_dir, out, model, cache, keep_deleted=keep_deleted, keep_history=keep_history, lang=lang.value
+    )
     for source in summary.rejected_inputs:
         _err(f"  rejected: {source}")
     _err(summary.line(out))
@@ -894,6 +897,7 @@ def run(
     ] = DEFAULT_REPORTS,
     tracking_uri: TrackingUri = None,
     cache: CacheOption = DEFAULT_CACHE,
+    lang: LangOption = DEFAULT_REPORT_LANGUAGE,
 ) -> None:
     """The main job: ingest, train (evaluated and tracked in MLflow), themes, then out-of-fold predictions,
     flags and the report."""
@@ -910,7 +914,7 @@ def run(
             ),
         ),
         ("themes", lambda: themes(corpus=corpus, out=out, cache=cache)),
-        ("flag", lambda: _write_flags(_labelled(corpus, 2), trained["evaluation"], out, labels)),
+        ("flag", lambda: _write_flags(_labelled(corpus, 2), trained["evaluation"], out, labels, lang.value)),
     ]
     rejected = False
     for name, step in steps:

@@ -4,6 +4,7 @@ so the command line can show its defaults without loading a backend."""
 from __future__ import annotations
 
 import os
+from enum import StrEnum
 from pathlib import Path
 
 DEFAULT_EMBEDDER = "e5-offline"
@@ -15,6 +16,16 @@ DEFAULT_RAW = Path("corpus") / "raw"  # the project's real pages
 DEFAULT_CORPUS = Path("corpus")  # what `evidens ingest` writes
 DEFAULT_LABELS = Path("labels")
 DEFAULT_REPORTS = Path("reports")
+
+
+class ReportLanguage(StrEnum):
+    """The languages report.html is written in (catalogues in pipeline/outputs/report/locale/)."""
+
+    da = "da"
+    en = "en"
+
+
+DEFAULT_REPORT_LANGUAGE = ReportLanguage.da
 EXPERIMENTS_DIR = Path("experiments")  # the project's MLflow store (SQLite) and artifacts
 DEFAULT_CACHE = Path(".cache") / "embeddings.sqlite"  # the project's embedding cache, for its own commands
 

@@ -107,7 +107,8 @@ class Evidence(BaseModel):
 
 
 class Quote(BaseModel):
-    """One evidence sentence as a prediction quotes it: its section, its index there, its text."""
+    """One evidence sentence as a prediction quotes it: its section, its index there, its text (line-break
+    hyphenation joined, as `pipeline.textnorm.dehyphenate` does: "be-skæftigelses" reads "beskæftigelses")."""
 
     section: str
     index: int

@@ -167,6 +167,17 @@ def test_stored_results_are_keyed_by_the_model_that_made_them(tmp_path, fake_sco
     assert "runs:/model-b/model" in (out / "report.html").read_text(encoding="utf-8")
 
 
+def test_another_report_language_rebuilds_the_report_without_scoring_again(tmp_path, fake_scorer):
+    """`evidens batch --lang en` over a Danish batch: the outputs are rebuilt in English, no page is scored."""
+    pages, out = _pages(tmp_path / "in", ODSHERRED, TAARNBY), tmp_path / "out"
+    run_batch(pages, out, "runs:/model-a/model")
+    assert '<html lang="da">' in (out / "report.html").read_text(encoding="utf-8")
+    again = run_batch(pages, out, "runs:/model-a/model", lang="en")
+    assert again.processed == 0 and again.skipped == 2
+    report = (out / "report.html").read_text(encoding="utf-8")
+    assert '<html lang="en">' in report and "Triage: every answer" in report and "Gennemgang" not in report
+
+
 def test_an_altered_page_result_is_processed_again(tmp_path, fake_scorer, caplog):
     """Before: one digit changed in OUT/.pages/*.json reached the outputs. Now its checksum fails and the page
     is processed again, with a warning."""

@@ -37,6 +37,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field
 
+from pipeline.defaults import DEFAULT_REPORT_LANGUAGE
 from pipeline.errors import EvidensError
 from pipeline.ingest import records_from_text, sha256_text
 from pipeline.ingest.effort_page import PageError
@@ -248,6 +249,7 @@ def run_batch(
     cache: Path | None = None,
     keep_deleted: bool = False,
     keep_history: bool = False,
+    lang: str = DEFAULT_REPORT_LANGUAGE,
 ) -> BatchSummary:
     """Process every new page of input_dir into out; return what was done. Raise BatchLocked if another run
     holds out."""
@@ -257,11 +259,17 @@ def run_batch(
             "choose an output folder outside it"
         )
     with output_lock(out):
-        return _run_batch(input_dir, out, model_uri, cache, keep_deleted, keep_history)
+        return _run_batch(input_dir, out, model_uri, cache, keep_deleted, keep_history, lang)
 
 
 def _run_batch(
-    input_dir: Path, out: Path, model_uri: str, cache: Path | None, keep_deleted: bool, keep_history: bool
+    input_dir: Path,
+    out: Path,
+    model_uri: str,
+    cache: Path | None,
+    keep_deleted: bool,
+    keep_history: bool,
+    lang: str,
 ) -> BatchSummary:
     from pipeline.tracking import model_identity
 
@@ -310,12 +318,12 @@ def _run_batch(
         )
     kept = _prune(out, current, {str(p) for p in files}, keep_deleted, keep_history, summary)
     plan = sorted((source, key) for key, source in {**kept, **current}.items())
-    digest = _plan_digest(state, plan, made_by)
+    digest = _plan_digest(state, plan, made_by, lang)
     built = _built(out)
     if built is not None and built["digest"] == digest and _outputs_intact(out, built["outputs"]):
         summary.efforts = built["efforts"]
     else:
-        summary.efforts = write_outputs(out, [state / f"{key}.json" for _, key in plan], made_by)
+        summary.efforts = write_outputs(out, [state / f"{key}.json" for _, key in plan], made_by, lang)
         manifest = {
             "digest": digest,
             "pages": len(plan),
@@ -358,11 +366,12 @@ def _prune(
     return kept
 
 
-def _plan_digest(state: Path, plan: Sequence[tuple[str, str]], made_by: str) -> str:
-    """What the outputs are a function of: the code's version, the model, and each included result, in order."""
+def _plan_digest(state: Path, plan: Sequence[tuple[str, str]], made_by: str, lang: str) -> str:
+    """What the outputs are a function of: the code's version, the model, the report's language, and each
+    included result, in order."""
     from pipeline import __version__
 
-    digest = hashlib.sha256(f"{__version__}\0{made_by}".encode())
+    digest = hashlib.sha256(f"{__version__}\0{made_by}\0{lang}".encode())
     for source, key in plan:
         digest.update(f"\0{source}\0{key}\0".encode())
         digest.update((state / f"{key}.json").read_bytes())
@@ -391,9 +400,11 @@ def _outputs_intact(out: Path, checksums: dict[str, str]) -> bool:
         return False
 
 
-def write_outputs(out: Path, result_files: Sequence[Path], made_by: str = "") -> int:
+def write_outputs(
+    out: Path, result_files: Sequence[Path], made_by: str = "", lang: str = DEFAULT_REPORT_LANGUAGE
+) -> int:
     """Rebuild the five outputs from these page results, in this order, streaming; return the number of
-    efforts. The report names the model that made them."""
+    efforts. The report names the model that made them and is written in `lang`."""
     from pipeline.outputs.scoring import write_analyst_report
 
     efforts_count = 0
@@ -443,5 +454,6 @@ def write_outputs(out: Path, result_files: Sequence[Path], made_by: str = "") ->
         report_predictions,
         report_flags,
         notes=[f"scored by the registered model {made_by}"] if made_by else [],
+        lang=lang,
     )
     return efforts_count

@@ -49,6 +49,7 @@ from pipeline.judgement.prior import Prior
 from pipeline.judgement.stated import StatedDetector, StatementLabel
 from pipeline.records import ANSWER_ORDER, Effort, Prediction, Quote, Sentence
 from pipeline.requirements import Comparison, Requirement, compare, requirement_of
+from pipeline.textnorm import dehyphenate
 
 EVIDENCE_IN_PREDICTION = 3
 
@@ -344,7 +345,7 @@ class EvidensModel(BaseEstimator):
                     p_stated=p_stated,
                     comparison=compare(requirement, texts, p_stated >= STATED_THRESHOLD),
                     quotes=[
-                        Quote(section=s.section, index=s.index, text=s.text)
+                        Quote(section=s.section, index=s.index, text=dehyphenate(s.text))
                         for s in (item.candidates[i] for i in order)
                     ],
                 )

@@ -264,18 +264,3 @@ def text_answers(verdicts: Sequence[Verdict], efforts: Sequence[Effort]) -> dict
         if key in claimed and (answer := verdict.text_answer(claimed[key])) is not None:
             answers[key] = answer
     return answers
-
-
-def decided_flags_note(flagged: Sequence[tuple[str, str, str]], verdicts: Sequence[Verdict]) -> str:
-    """One line for the report: how many of the flagged answers (effort_id, criterion_id, claimed answer)
-    analysts have decided, and how many of those they found the text does not support; "" where none."""
-    current = current_verdicts(verdicts)
-    decided = [(current[(e, c)], claim) for e, c, claim in flagged if (e, c) in current]
-    if not decided:
-        return ""
-    upheld = sum(not verdict.supports_claim(claim) for verdict, claim in decided)
-    return (
-        f"Analysts' verdicts (labels/{VERDICTS_FILE}) cover {len(decided)} of the {len(flagged)} flagged answers: "
-        f"in {upheld} of them the text does not support the claim ({upheld / len(decided):.0%}, the flags' "
-        "precision as the analysts see it)."
-    )

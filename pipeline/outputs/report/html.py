@@ -17,7 +17,7 @@ import base64
 import hashlib
 import io
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import matplotlib
@@ -27,8 +27,17 @@ import matplotlib.pyplot as plt
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from pipeline.io import atomic_write_text
-from pipeline.outputs.report.rows import EffortSummary, ReportRow, ThemesView, effort_summaries
-from pipeline.outputs.review import VERDICT_COLUMNS
+from pipeline.outputs.flags import FLAG_CHECKS
+from pipeline.outputs.report.i18n import DEFAULT_LANGUAGE, decimal, translations
+from pipeline.outputs.report.rows import (
+    EffortSummary,
+    ReportRow,
+    ThemesView,
+    effort_summaries,
+    section_texts,
+    with_verdicts,
+)
+from pipeline.outputs.review import VERDICT_COLUMNS, Key, Verdict
 from pipeline.records import ANSWER_ORDER, Effort, Flag
 from pipeline.tables import ESCAPE, FORMULA_STARTS
 
@@ -86,18 +95,37 @@ def render_report(
     notes: Sequence[str] = (),
     *,
     report_id: str,
+    verdicts: Mapping[Key, Verdict] | None = None,
+    lang: str = DEFAULT_LANGUAGE,
 ) -> str:
-    """The report's HTML. `rows` are shown most suspicious first; `figures` are (predictor, macro-F1 [CI],
-    QWK [CI]) rows for the note at the top; `report_id` (`report_identity`) keys the decisions in the browser."""
+    """The report's HTML in `lang` (i18n.LANGUAGES). `rows` are shown most suspicious first; `figures` are
+    (predictor, macro-F1 [CI], QWK [CI]) rows for the note at the top; `report_id` (`report_identity`) keys the
+    decisions in the browser; `verdicts` are the current imported ones (`current_verdicts`), shown on their rows."""
     environment = Environment(
         loader=PackageLoader("pipeline.outputs.report", "templates"),
         autoescape=select_autoescape(enabled_extensions=("html", "j2"), default=True),
+        extensions=["jinja2.ext.i18n"],
     )
-    rows = sorted(rows, key=lambda r: -r.confidence)
+    words = translations(lang)
+    environment.install_gettext_translations(words, newstyle=True)
+    environment.filters["decimal"] = lambda value, digits=2: decimal(value, lang, digits)
+    verdicts = verdicts or {}
+    rows = with_verdicts(sorted(rows, key=lambda r: -r.confidence), verdicts)
     summaries = effort_summaries(efforts, rows, flags)
+    flagged = [r for r in rows if r.reasons]
+    decided = [(verdicts[r.effort_id, r.criterion_id], r) for r in flagged if r.imported]
     return environment.get_template("report.html.j2").render(
+        lang=lang,
         rows=rows,
         summaries=summaries,
+        sections=section_texts(efforts, rows),
+        imported={r.key: r.imported for r in rows if r.imported},
+        verdicts_note={
+            "decided": len(decided),
+            "flagged": len(flagged),
+            "upheld": sum(not verdict.supports_claim(row.self_assessed) for verdict, row in decided),
+        },
+        reason_words={reason: words.gettext(check.words) for reason, check in FLAG_CHECKS.items()},
         flag_counts=Counter(f.reason for f in flags),
         reasons=sorted({reason for r in rows for reason in r.reasons}),
         municipalities=sorted({r.municipality for r in rows if r.municipality}),

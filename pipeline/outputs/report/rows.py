@@ -13,9 +13,11 @@ from pathlib import Path
 
 from pipeline.ingest.wording import core_requirement
 from pipeline.outputs.flags import recomputed_score
+from pipeline.outputs.review import VERDICT_COLUMNS, Verdict
 from pipeline.records import ANSWER_ORDER, SCORE_POINTS, Effort, Flag, Prediction
 from pipeline.requirements import content_words
 from pipeline.stats import with_interval
+from pipeline.textnorm import dehyphenate
 
 _WORD = re.compile(r"[A-Za-zÆØÅæøåÉé]+")
 MATCH_PREFIX = 6  # words match on their first six letters, as the evidence stage's lexical features do
@@ -46,6 +48,12 @@ class ReportRow:
     confidence: float = 0.0  # the most confident flag on this answer; 0 where none
     explanation: str = ""  # the flags' reasons in words, most confident first
     in_sample: bool = False  # predicted by a model fitted on this page's answers
+    imported: dict[str, str] | None = None  # the current imported verdict (VERDICT_COLUMNS); None where none
+
+    @property
+    def p_predicted(self) -> float:
+        """The model's probability of the answer it predicts."""
+        return {"Ja": self.p_ja, "Delvist": self.p_delvist, "Nej": self.p_nej}[self.predicted]
 
     @property
     def key(self) -> str:
@@ -124,6 +132,26 @@ def report_rows(
             )
         )
     return sorted(rows, key=lambda r: -r.confidence)  # stable: page order among equals
+
+
+def with_verdicts(rows: Sequence[ReportRow], verdicts: Mapping[tuple[str, str], Verdict]) -> list[ReportRow]:
+    """The rows with the current imported verdict on each (`current_verdicts`), as the export wrote it."""
+    for row in rows:
+        verdict = verdicts.get((row.effort_id, row.criterion_id))
+        row.imported = None if verdict is None else {c: getattr(verdict, c) for c in VERDICT_COLUMNS}
+    return list(rows)
+
+
+def section_texts(efforts: Sequence[Effort], rows: Sequence[ReportRow]) -> dict[str, dict[str, str]]:
+    """effort_id -> section -> its text (hyphenation joined, as in the quotes), for the sections the rows quote:
+    the report shows a quote in its section."""
+    quoted = {(row.effort_id, section) for row in rows for section, _ in row.evidence}
+    texts: dict[str, dict[str, str]] = defaultdict(dict)
+    for effort in efforts:
+        for section, text in effort.sections.model_dump().items():
+            if (effort.effort_id, section) in quoted and text:
+                texts[effort.effort_id][section] = dehyphenate(text)
+    return dict(texts)
 
 
 def _expected_points(row: ReportRow) -> float:
