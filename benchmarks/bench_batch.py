@@ -7,8 +7,9 @@ answers shuffled within each test, one sentence dropped from each multi-sentence
 taken round-robin, so half are effort pages with a self-assessment and every page has new text to embed.
 Each batch runs `evidens batch` in its own process: once on an empty embedding cache (cold) and once more into
 a fresh output folder with the cache the cold run filled (warm: everything is recomputed except the
-embeddings). Beside it, a fresh process embeds the distinct non-heading sentences of the same pages with e5 and
-nothing else (model load excluded): what the batch costs beyond embedding the pages' sentences once.
+embeddings; --no-warm skips it). Beside it, a fresh process embeds with e5 and nothing else (model load
+excluded) the distinct non-heading sentences of the pages the batch scores (those with a self-assessment; the
+others are ingested and listed, not scored): what the batch costs beyond embedding those sentences once.
 
 Time per page is the process's CPU time (user + system) over the pages, so that other load on the machine
 does not move it; with --threads 1 (OMP_NUM_THREADS for e5) a busy machine does not inflate it with threads
@@ -56,7 +57,8 @@ from pipeline.corpus import load_efforts
 from pipeline.embed import get_embedder
 from pipeline.evidence.segment import segment_efforts
 from pathlib import Path
-texts = sorted({s.text for s in segment_efforts(load_efforts(Path(sys.argv[1]))) if not s.is_heading})
+judged = [e for e in load_efforts(Path(sys.argv[1])) if e.tests]  # the pages the batch scores
+texts = sorted({s.text for s in segment_efforts(judged) if not s.is_heading})
 e5 = get_embedder("e5-offline")
 e5.embed(["opvarmning"], "passage")
 cpu = time.process_time(); wall = time.perf_counter()
@@ -78,6 +80,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--sizes", type=int, nargs="+", default=[200, 1000])
     parser.add_argument("--threads", type=int, default=None, help="OMP_NUM_THREADS for the measured runs")
+    parser.add_argument("--warm", action=argparse.BooleanOptionalAction, default=True)
     args = parser.parse_args()
     env = dict(os.environ)
     if args.threads:
@@ -124,10 +127,13 @@ def main() -> None:
             cache = str(scratch / f"cache-{size}.sqlite")
             base = [*evidens, "batch", str(pages), "--tracking-uri", uri, "--cache", cache]
             cold = measured([*base, "--out", str(scratch / f"cold-{size}")], env)
-            warm = measured([*base, "--out", str(scratch / f"warm-{size}")], env)
+            warm = measured([*base, "--out", str(scratch / f"warm-{size}")], env) if args.warm else None
             alone = embedding_alone(scratch / f"cold-{size}", env)
             rows.append((size, cold, warm, alone))
-            print(f"  {size} pages done ({time.strftime('%H:%M:%S')})", file=sys.stderr)
+            print(
+                f"  {size} pages: cold, warm, alone = {rows[-1][1:]} ({time.strftime('%H:%M:%S')})",
+                file=sys.stderr,
+            )
     threads = env.get("OMP_NUM_THREADS", "the library's default")
     print(f"threads for e5: {threads}; CPU = user + system seconds of the process\n")
     print(
@@ -135,7 +141,8 @@ def main() -> None:
         "| e5 on the pages' sentences alone: sentences, CPU s | cold CPU / that |"
     )
     print("|---|---|---|---|---|---|---|---|")
-    for size, (cold_wall, cold_cpu, cold_mb), (warm_wall, warm_cpu, warm_mb), (count, _, alone_cpu) in rows:
+    for size, (cold_wall, cold_cpu, cold_mb), warm, (count, _, alone_cpu) in rows:
+        warm_wall, warm_cpu, warm_mb = warm or (float("nan"),) * 3
         print(
             f"| {size} | {cold_cpu / size:.3f} | {cold_wall:.0f} | {warm_cpu / size:.3f} | {warm_wall:.0f} "
             f"| {cold_mb:.0f} / {warm_mb:.0f} | {count}, {alone_cpu:.0f} | {cold_cpu / alone_cpu:.2f} |"
