@@ -146,6 +146,14 @@ def test_a_report_without_changes_has_no_changes_block_and_a_first_run_says_so()
     assert "A first run: nothing to compare with, every flag is new" in first
 
 
+def test_the_changes_block_shows_at_most_max_changes_shown_of_a_kind():
+    from pipeline.outputs.report.html import MAX_CHANGES_SHOWN
+
+    many = [_flag(criterion=f"crit-{n}") for n in range(MAX_CHANGES_SHOWN + 3)]
+    page = _report(flag_changes(None, RunFlags(run=RUN_1, flags=many)))
+    assert page.count('class="change-new"') == MAX_CHANGES_SHOWN and "and 3 more in changes.json" in page
+
+
 # --- batch runs (a scorer without a model: the page's score checks are its flags) ----------------------------
 class ScoreFlagScorer:
     """A test double for the model: no predictions, and the flags that need none (score_mismatch)."""

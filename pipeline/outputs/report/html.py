@@ -35,6 +35,7 @@ from pipeline.records import ANSWER_ORDER, Effort, Flag
 from pipeline.tables import ESCAPE, FORMULA_STARTS
 
 MAX_POINT_LABELS = 15
+MAX_CHANGES_SHOWN = 200  # of each kind (new, changed, resolved) in the report; changes.json has them all
 
 
 def claimed_vs_supported_png(summaries: Sequence[EffortSummary]) -> str:
@@ -115,6 +116,7 @@ def render_report(
         themes=themes,
         notes=notes,
         changes=changes,
+        changes_shown=MAX_CHANGES_SHOWN,
         report_id=report_id,
     )
 
