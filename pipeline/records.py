@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime
 from typing import Annotated, Literal
 
@@ -26,13 +27,19 @@ SECTION_TITLES: dict[str, str] = {
 
 
 _HTTP_URL = TypeAdapter(HttpUrl)
+# A domain name (IDNs arrive as punycode), an IPv4 address or a bracketed IPv6 one: the URL standard lets
+# "http://`/" or "http://{x}/" through, which name no server.
+_HOST = re.compile(r"[a-z0-9_-]+(\.[a-z0-9_-]+)*\.?|\[[0-9a-f:.]+\]")
 
 
 def http_url(value: str) -> str:
     """The URL as a browser reads it (the WHATWG URL standard, via pydantic), serialised: quotes, spaces and angle
-    brackets percent-encoded, tabs and newlines dropped; ValueError unless it is an absolute http(s) URL with a
-    host, so that a `javascript:` or `data:` URL never becomes a link."""
-    return str(_HTTP_URL.validate_python(value))
+    brackets percent-encoded, tabs and newlines dropped; ValueError unless it is an absolute http(s) URL whose
+    host is a domain name or an IP address, so that a `javascript:` or `data:` URL never becomes a link."""
+    url = _HTTP_URL.validate_python(value)
+    if not _HOST.fullmatch(url.host or ""):
+        raise ValueError(f"host {url.host!r} is not a domain name or IP address")
+    return str(url)
 
 
 def iso_date_or_time(value: str) -> str:

@@ -361,7 +361,7 @@ def _run_batch(
             "made_by": made_by,
             "outputs": {name: _file_checksum(out / name) for name in (*OUTPUTS, CHANGES)},
         }
-        atomic_write_text(out / MANIFEST, json.dumps({**manifest, "sha256": _checksum(json.dumps(manifest))}))
+        _write_checked(out / MANIFEST, manifest)
     summary.seconds = time.perf_counter() - started
     return summary
 
@@ -416,6 +416,14 @@ def _write_checked(path: Path, body: dict) -> None:
     atomic_write_text(path, json.dumps({**body, "sha256": _checksum(json.dumps(body))}))
 
 
+def _read_checked(path: Path) -> dict:
+    """The body of a state file that _write_checked wrote; ValueError where its checksum fails."""
+    body = json.loads(path.read_bytes().decode("utf-8"))
+    if body.pop("sha256") != _checksum(json.dumps(body)):
+        raise ValueError(f"{path}: checksum")
+    return body
+
+
 def _previous_run(out: Path, run_id: str) -> RunFlags | None:
     """The run to compare this one's flags with: the last run whose outputs were built, or, when this run is that
     one rebuilt (its outputs damaged, or a kill between OUT/.run.json and the manifest), the run before it. None
@@ -424,10 +432,7 @@ def _previous_run(out: Path, run_id: str) -> RunFlags | None:
     if not path.exists():
         return None
     try:
-        history = json.loads(path.read_bytes().decode("utf-8"))
-        claimed = history.pop("sha256")
-        if claimed != _checksum(json.dumps(history)):
-            raise ValueError("checksum")
+        history = _read_checked(path)
         last = RunFlags.model_validate(history["current"])
         if last.run.run_id != run_id:
             return last
@@ -440,9 +445,7 @@ def _previous_run(out: Path, run_id: str) -> RunFlags | None:
 def _built(out: Path) -> dict | None:
     """The manifest of the last rebuild, if it is whole (its own checksum holds)."""
     try:
-        manifest = json.loads((out / MANIFEST).read_bytes().decode("utf-8"))
-        claimed = manifest.pop("sha256")
-        return manifest if claimed == _checksum(json.dumps(manifest)) else None
+        return _read_checked(out / MANIFEST)
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None
 

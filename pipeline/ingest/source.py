@@ -46,7 +46,7 @@ def sidecar_path(page: Path) -> Path:
 
 
 def is_sidecar(path: Path) -> bool:
-    return path.name.lower().endswith(SIDECAR_SUFFIX)
+    return path.name.endswith(SIDECAR_SUFFIX)  # exactly what sidecar_path looks for: any other is reported
 
 
 def checked_url(value: object, where: str, warnings: list[str]) -> str | None:
