@@ -21,7 +21,14 @@ from pydantic import ValidationError
 
 from pipeline.errors import EvidensError
 from pipeline.io import NotAFile, atomic_replace_dir, atomic_write_text, jsonl_text, read_regular_bytes
-from pipeline.records import FLAG_COLUMNS, SECTION_NAMES, Effort, Flag, Rejection
+from pipeline.records import (
+    EFFORT_FIELDS_ADDED_LATER,
+    FLAG_COLUMNS,
+    SECTION_NAMES,
+    Effort,
+    Flag,
+    Rejection,
+)
 
 EFFORTS_FILE = "efforts.jsonl"
 REJECTED_FILE = "rejected.jsonl"
@@ -52,6 +59,8 @@ EFFORT_FEATURES = datasets.Features(
             }
         ),
         "warnings": datasets.List(_STRING),
+        "source_url": _STRING,
+        "retrieved_at": _STRING,
     }
 )
 
@@ -162,7 +171,8 @@ def _alive(pid: int) -> bool:
 
 def load_efforts(corpus_dir: Path) -> list[Effort]:
     """The efforts that `evidens ingest` wrote into corpus_dir, each line checked: EvidensError naming the file
-    and line of the first that is not a whole, valid record (every field present, none dropped in silence);
+    and line of the first that is not a whole, valid record (every field present, none dropped in silence, but for
+    EFFORT_FIELDS_ADDED_LATER, which older corpora lack);
     then the whole file checked against the SHA-256 in the corpus manifest: EvidensError for a file that parses
     but changed since ingest wrote it (a letter altered by hand or by a damaged disk, whole lines lost). A
     corpus without a manifest (written by an evidens from before it) loads with one warning."""
@@ -205,7 +215,9 @@ def _effort_from_line(line: str, where: str) -> Effort:
         raise EvidensError(f"{where}: not valid JSON ({error.msg} at column {error.colno}); {redo}") from None
     if not isinstance(row, dict):
         raise EvidensError(f"{where}: expected an effort record (a JSON object); {redo}")
-    missing = [name for name in Effort.model_fields if name not in row]
+    missing = [
+        name for name in Effort.model_fields if name not in row and name not in EFFORT_FIELDS_ADDED_LATER
+    ]
     if missing:
         raise EvidensError(f"{where}: record lacks {', '.join(missing)}; {redo}")
     try:

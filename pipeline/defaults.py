@@ -49,5 +49,6 @@ SILENT_PRIOR = "Nej=0.5,Delvist=0.3,Ja=0.2"
 MAX_CSV_FIELD_CHARS = 16 * 1024 * 1024  # one CSV cell (Python's csv default is 131,072)
 MAX_PAGE_CHARS = 1_000_000  # one page's text (spaCy's own limit, E088, is the same)
 MAX_PAGE_BYTES = 64 * 1024 * 1024  # one page file, HTML markup included, before it is read
+MAX_SIDECAR_BYTES = 64 * 1024  # one page's PAGE.meta.json (a URL and a date)
 MAX_ANSWERS_PER_PAGE = 1_000  # the real pages have 29 and 18
 MAX_VERDICT_ROWS = 100_000  # one `evidens review import` file

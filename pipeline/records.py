@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Literal
+import re
+from datetime import date, datetime
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field, HttpUrl, TypeAdapter
 
 #: The answer scale, in its ordinal order (Nej < Delvist < Ja). Use this everywhere instead of sorting labels.
 ANSWER_ORDER: tuple[str, ...] = ("Nej", "Delvist", "Ja")
@@ -22,6 +24,35 @@ SECTION_TITLES: dict[str, str] = {
     "advice": "Gode råd",
     "recommendation": "Ledelsens anbefaling",
 }
+
+
+_HTTP_URL = TypeAdapter(HttpUrl)
+# A domain name (IDNs arrive as punycode), an IPv4 address or a bracketed IPv6 one: the URL standard lets
+# "http://`/" or "http://{x}/" through, which name no server.
+_HOST = re.compile(r"[a-z0-9_-]+(\.[a-z0-9_-]+)*\.?|\[[0-9a-f:.]+\]")
+
+
+def http_url(value: str) -> str:
+    """The URL as a browser reads it (the WHATWG URL standard, via pydantic), serialised: quotes, spaces and angle
+    brackets percent-encoded, tabs and newlines dropped; ValueError unless it is an absolute http(s) URL whose
+    host is a domain name or an IP address, so that a `javascript:` or `data:` URL never becomes a link."""
+    url = _HTTP_URL.validate_python(value)
+    if not _HOST.fullmatch(url.host or ""):
+        raise ValueError(f"host {url.host!r} is not a domain name or IP address")
+    return str(url)
+
+
+def iso_date_or_time(value: str) -> str:
+    """An ISO-8601 date (`2026-11-30`) or date and time (`2026-11-30T09:15:00+01:00`, `...Z`) in its canonical
+    form; ValueError for anything else."""
+    text = value.strip()
+    if len(text) <= len("2026-11-30"):
+        return date.fromisoformat(text).isoformat()
+    return datetime.fromisoformat(text).isoformat()
+
+
+HttpUrlText = Annotated[str, AfterValidator(http_url)]
+IsoDateText = Annotated[str, AfterValidator(iso_date_or_time)]
 
 
 class Sections(BaseModel):
@@ -65,6 +96,14 @@ class Effort(BaseModel):
     sections: Sections = Field(default_factory=Sections)
     tests: list[SelfAssessment] = Field(default_factory=list)
     warnings: list[str] = Field(default_factory=list)
+    # Where the page lives and when it was fetched, where the input says so (pipeline/ingest/source.py); not
+    # part of the content hash, so the effort id stays the same whether or not a URL is known.
+    source_url: HttpUrlText | None = None
+    retrieved_at: IsoDateText | None = None
+
+
+#: Effort fields added after the first corpora were written: a record without them still loads.
+EFFORT_FIELDS_ADDED_LATER: frozenset[str] = frozenset({"source_url", "retrieved_at"})
 
 
 class Rejection(BaseModel):

@@ -5,9 +5,12 @@ a page with that key was processed before, ingested, predicted and flagged on it
 model. The page's result lands in OUT/.pages/<key>.json in one atomic rename.
 
 The outputs (efforts.jsonl, predictions.csv, flags.csv, report.html, rejected.jsonl) are a pure function of
-the current inputs and those per-page results: they are rebuilt, streamed in a fixed order, whenever the set of
-results they were built from (recorded in OUT/.outputs.json, written after them) differs from the current one.
-So a run killed at any instant, the final rebuild included, resumes to exactly the uninterrupted result.
+the current inputs and those per-page results, and of the previous run's flags for changes.json and the report's
+changes block: they are rebuilt, streamed in a fixed order, whenever the set of results they were built from
+(recorded in OUT/.outputs.json, written after them) differs from the current one. The run they were built for
+and the run before it, with their flags, are kept in OUT/.run.json, written between the outputs and the
+manifest. So a run killed at any instant, the final rebuild included, resumes to exactly the uninterrupted
+result. A run that finds nothing new rebuilds nothing: changes.json keeps describing the last run that did.
 
 - One current record per input file: an edited page replaces its old version, which is dropped (or moved to
   OUT/history/ with keep_history).
@@ -41,8 +44,10 @@ from pipeline.defaults import DEFAULT_REPORT_LANGUAGE
 from pipeline.errors import EvidensError
 from pipeline.ingest import records_from_text, sha256_text
 from pipeline.ingest.effort_page import PageError
-from pipeline.ingest.readers import UnreadableFile, collect_files, load_page
+from pipeline.ingest.readers import UnreadableFile, collect_files, read_page_file
+from pipeline.ingest.source import NO_LINK, PageLink
 from pipeline.io import atomic_path, atomic_write_text
+from pipeline.outputs.changes import FlagChanges, FlagState, RunFlags, RunInfo, flag_changes
 from pipeline.progress import progress
 from pipeline.records import (
     FLAG_COLUMNS,
@@ -59,6 +64,8 @@ HISTORY_DIR = "history"
 MANIFEST = ".outputs.json"
 LOCK = ".lock"
 OUTPUTS = ("efforts.jsonl", "predictions.csv", "flags.csv", "report.html", "rejected.jsonl")
+CHANGES = "changes.json"  # an output too, but of the run's history as well, so it carries timestamps
+RUN_HISTORY = ".run.json"  # the run the outputs are built for and the one before it, each with its flags
 log = logging.getLogger("evidens.batch")
 
 
@@ -72,6 +79,7 @@ class PageResult(BaseModel):
     key: str
     source: str
     made_by: str = ""  # tracking.model_identity of the model that scored it ("" for a rejection)
+    link: PageLink = NO_LINK  # the source URL and date read with the page: a new one rebuilds the result
     efforts: list[Effort] = Field(default_factory=list)
     predictions: list[Prediction] = Field(default_factory=list)
     flags: list[Flag] = Field(default_factory=list)
@@ -88,13 +96,20 @@ class BatchSummary:
     efforts: int = 0
     dropped: int = 0  # results of deleted or edited inputs taken out of the outputs
     seconds: float = 0.0
+    changes: dict[str, int] | None = None  # the flags' change counts, where the outputs were rebuilt
 
     def line(self, out: Path) -> str:
         dropped = f", {self.dropped} old or deleted pages dropped" if self.dropped else ""
+        changes = (
+            f"; flags since the previous run: {self.changes['new']} new, {self.changes['changed']} changed, "
+            f"{self.changes['resolved']} resolved ({CHANGES})"
+            if self.changes is not None
+            else ""
+        )
         return (
             f"{self.files} files: {self.processed} processed, {self.skipped} already done, "
             f"{self.duplicates} duplicates, {len(self.rejected_inputs)} rejected{dropped}; {self.efforts} efforts "
-            f"in the outputs ({self.seconds:.1f} s) -> {out}"
+            f"in the outputs ({self.seconds:.1f} s) -> {out}{changes}"
         )
 
 
@@ -106,14 +121,15 @@ class InputPage:
     key: str
     text: str | None = None
     warnings: list[str] = field(default_factory=list)
+    link: PageLink = NO_LINK
     unreadable: str | None = None  # why, where the file cannot be read as a page
 
 
 def read_input(path: Path) -> InputPage:
     """The file keyed by the content hash of its text, or by its path when unreadable."""
     try:
-        text, warnings = load_page(path)
-        return InputPage(path, sha256_text(text), text, warnings)
+        text, warnings, link = read_page_file(path)
+        return InputPage(path, sha256_text(text), text, warnings, link)
     except UnreadableFile as error:
         return InputPage(path, _unreadable_key(path), unreadable=str(error))
     except OSError as error:
@@ -199,12 +215,13 @@ def _process(page: InputPage, scorer: PageScorer | None, model_uri: str, cache: 
     if page.unreadable is not None:
         return _rejected(page.key, page.path, page.unreadable), scorer
     try:
-        efforts = records_from_text(str(page.path), page.text or "", page.warnings)
+        efforts = records_from_text(str(page.path), page.text or "", page.warnings, page.link)
     except PageError as error:
         return _rejected(page.key, page.path, str(error)), scorer
     scorer = scorer or PageScorer(model_uri, cache)
     try:
-        return scorer.score(page.key, str(page.path), efforts), scorer
+        result = scorer.score(page.key, str(page.path), efforts)
+        return result.model_copy(update={"link": page.link}), scorer
     except (
         EvidensError
     ):  # the run's own fault (a full disk, a damaged store): stop, one line; a rerun resumes
@@ -292,8 +309,10 @@ def _run_batch(
         current[page.key] = str(path)
         result_file = state / f"{page.key}.json"
         stored = _stored(result_file)
-        if stored is not None and (stored.rejection is not None or stored.made_by != made_by):
-            stored = None  # a rejection is retried; a result of another model is scored again
+        if stored is not None and (
+            stored.rejection is not None or stored.made_by != made_by or stored.link != page.link
+        ):
+            stored = None  # a rejection is retried; a result of another model, or a new source link, redone
         if stored is not None and stored.source == str(path):
             summary.skipped += 1
             continue
@@ -323,15 +342,23 @@ def _run_batch(
     if built is not None and built["digest"] == digest and _outputs_intact(out, built["outputs"]):
         summary.efforts = built["efforts"]
     else:
-        summary.efforts = write_outputs(out, [state / f"{key}.json" for _, key in plan], made_by, lang)
+        run = RunInfo(
+            run_id=digest[:16], built_at=datetime.now(UTC).isoformat(timespec="seconds"), model=made_by
+        )
+        previous = _previous_run(out, run.run_id)
+        summary.efforts, flags, changes = write_outputs(
+            out, [state / f"{key}.json" for _, key in plan], run, previous, lang
+        )
+        summary.changes = changes.counts
+        _write_checked(out / RUN_HISTORY, {"current": flags.model_dump(), "previous": _dump(previous)})
         manifest = {
             "digest": digest,
             "pages": len(plan),
             "efforts": summary.efforts,
             "made_by": made_by,
-            "outputs": {name: _file_checksum(out / name) for name in OUTPUTS},
+            "outputs": {name: _file_checksum(out / name) for name in (*OUTPUTS, CHANGES)},
         }
-        atomic_write_text(out / MANIFEST, json.dumps({**manifest, "sha256": _checksum(json.dumps(manifest))}))
+        _write_checked(out / MANIFEST, manifest)
     summary.seconds = time.perf_counter() - started
     return summary
 
@@ -378,12 +405,45 @@ def _plan_digest(state: Path, plan: Sequence[tuple[str, str]], made_by: str, lan
     return digest.hexdigest()
 
 
+def _dump(run: RunFlags | None) -> dict | None:
+    return run.model_dump() if run is not None else None
+
+
+def _write_checked(path: Path, body: dict) -> None:
+    """A JSON state file with the checksum of its body, in one atomic rename."""
+    atomic_write_text(path, json.dumps({**body, "sha256": _checksum(json.dumps(body))}))
+
+
+def _read_checked(path: Path) -> dict:
+    """The body of a state file that _write_checked wrote; ValueError where its checksum fails."""
+    body = json.loads(path.read_bytes().decode("utf-8"))
+    if body.pop("sha256") != _checksum(json.dumps(body)):
+        raise ValueError(f"{path}: checksum")
+    return body
+
+
+def _previous_run(out: Path, run_id: str) -> RunFlags | None:
+    """The run to compare this one's flags with: the last run whose outputs were built, or, when this run is that
+    one rebuilt (its outputs damaged, or a kill between OUT/.run.json and the manifest), the run before it. None
+    for a first run, and for a history that is damaged (with a warning: every flag then counts as new)."""
+    path = out / RUN_HISTORY
+    if not path.exists():
+        return None
+    try:
+        history = _read_checked(path)
+        last = RunFlags.model_validate(history["current"])
+        if last.run.run_id != run_id:
+            return last
+        return RunFlags.model_validate(history["previous"]) if history["previous"] is not None else None
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        log.warning("%s: damaged or altered; the previous run is unknown, every flag counts as new", path)
+        return None
+
+
 def _built(out: Path) -> dict | None:
     """The manifest of the last rebuild, if it is whole (its own checksum holds)."""
     try:
-        manifest = json.loads((out / MANIFEST).read_bytes().decode("utf-8"))
-        claimed = manifest.pop("sha256")
-        return manifest if claimed == _checksum(json.dumps(manifest)) else None
+        return _read_checked(out / MANIFEST)
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None
 
@@ -395,19 +455,25 @@ def _file_checksum(path: Path) -> str:
 def _outputs_intact(out: Path, checksums: dict[str, str]) -> bool:
     """Every output is there with the bytes the manifest recorded: a truncated or edited one is rebuilt."""
     try:
-        return all(_file_checksum(out / name) == checksums.get(name) for name in OUTPUTS)
+        return all(_file_checksum(out / name) == checksums.get(name) for name in (*OUTPUTS, CHANGES))
     except OSError:
         return False
 
 
 def write_outputs(
-    out: Path, result_files: Sequence[Path], made_by: str = "", lang: str = DEFAULT_REPORT_LANGUAGE
-) -> int:
-    """Rebuild the five outputs from these page results, in this order, streaming; return the number of
-    efforts. The report names the model that made them and is written in `lang`."""
+    out: Path,
+    result_files: Sequence[Path],
+    run: RunInfo,
+    previous: RunFlags | None = None,
+    lang: str = DEFAULT_REPORT_LANGUAGE,
+) -> tuple[int, RunFlags, FlagChanges]:
+    """Rebuild the five outputs and changes.json from these page results, in this order, streaming; return the
+    number of efforts, this run's flags and their changes since `previous`. The report names the model that
+    made them (`run.model`), shows the changes and is written in `lang`."""
     from pipeline.outputs.scoring import write_analyst_report
 
     efforts_count = 0
+    flag_states: list[FlagState] = []
     report_efforts: list[Effort] = []
     report_predictions: list[Prediction] = []
     report_flags: list[Flag] = []
@@ -444,16 +510,21 @@ def write_outputs(
                     efforts_count += 1
             predictions.writerows(p.row() for p in result.predictions)
             flags.writerows(f.model_dump() for f in result.flags)
+            flag_states.extend(FlagState.of(flag, result.source) for flag in result.flags)
             if result.predictions:  # the report shows assessed pages only
                 report_efforts.extend(e for e in result.efforts if e.tests)
                 report_predictions.extend(result.predictions)
                 report_flags.extend(result.flags)
+    current = RunFlags(run=run, flags=flag_states)
+    changes = flag_changes(previous, current)
+    atomic_write_text(out / CHANGES, changes.model_dump_json(indent=2) + "\n")
     write_analyst_report(
         out / "report.html",
         report_efforts,
         report_predictions,
         report_flags,
-        notes=[f"scored by the registered model {made_by}"] if made_by else [],
+        notes=[f"scored by the registered model {run.model}"] if run.model else [],
+        changes=changes,
         lang=lang,
     )
-    return efforts_count
+    return efforts_count, current, changes

@@ -11,8 +11,9 @@ from pathlib import Path
 
 from pipeline.defaults import MAX_ANSWERS_PER_PAGE, MAX_PAGE_CHARS
 from pipeline.ingest.effort_page import PageError, looks_like_effort_page, parse_effort_page
-from pipeline.ingest.readers import UnreadableFile, collect_files, load_page
+from pipeline.ingest.readers import UnreadableFile, collect_files, read_page_file
 from pipeline.ingest.report import looks_like_report, parse_report
+from pipeline.ingest.source import NO_LINK, PageLink
 from pipeline.ingest.theme_page import looks_like_theme_page, parse_theme_page
 from pipeline.records import Effort, Rejection, Sections
 
@@ -38,9 +39,12 @@ def effort_id_for(name: str, content_sha256: str) -> str:
     return f"{slug(name)}-{content_sha256[:12]}"
 
 
-def records_from_text(source: str, text: str, warnings: Sequence[str] = ()) -> list[Effort]:
-    """Parse one page's normalised text into its records, each carrying the file's `warnings` (its decoding);
-    raise PageError if it cannot be ingested."""
+def records_from_text(
+    source: str, text: str, warnings: Sequence[str] = (), link: PageLink = NO_LINK
+) -> list[Effort]:
+    """Parse one page's normalised text into its records, each carrying the file's `warnings` (its decoding)
+    and its `link` (source URL, retrieval date and their warnings); raise PageError if it cannot be ingested.
+    The link never enters the content hash: the effort ids are the same with or without it."""
     if len(text) > MAX_PAGE_CHARS:  # spaCy refuses such a text (E088) deep inside a later stage
         raise PageError(
             f"{len(text):,} characters, over the limit of {MAX_PAGE_CHARS:,} per page: split the page into parts"
@@ -53,7 +57,8 @@ def records_from_text(source: str, text: str, warnings: Sequence[str] = ()) -> l
             "under 50): is it one page?"
         )
     for effort in efforts:
-        effort.warnings[:0] = warnings
+        effort.warnings[:0] = [*warnings, *link.warnings]
+        effort.source_url, effort.retrieved_at = link.source_url, link.retrieved_at
     return efforts
 
 
@@ -123,8 +128,8 @@ class IngestResult:
 
 def ingest_file(path: Path) -> tuple[str, list[Effort]]:
     """The normalised text of one file and its records; raise UnreadableFile or PageError."""
-    text, warnings = load_page(path)
-    return text, records_from_text(str(path), text, warnings)
+    page = read_page_file(path)
+    return page.text, records_from_text(str(path), page.text, page.warnings, page.link)
 
 
 def iter_ingest(files: Iterable[Path]) -> Iterator[tuple[Path, list[Effort] | Rejection]]:

@@ -6,10 +6,12 @@ import codecs
 import re
 import unicodedata
 from pathlib import Path
+from typing import NamedTuple
 
 from bs4 import BeautifulSoup
 
 from pipeline.defaults import MAX_PAGE_BYTES
+from pipeline.ingest.source import PageLink, is_sidecar, page_link
 from pipeline.io import special_kind
 
 SUPPORTED_SUFFIXES = (".txt", ".html", ".htm")
@@ -99,9 +101,17 @@ def is_html(path: Path, data: bytes) -> bool:
     return path.suffix.lower() in (".html", ".htm") or bool(_HTML_START.match(data[:512]))
 
 
-def load_page(path: Path) -> tuple[str, list[str]]:
-    """One page file as normalised text, with the warnings of its decoding; raise UnreadableFile with the
-    reason."""
+class PageFile(NamedTuple):
+    """A page file as read: its normalised text, the warnings of its decoding, and its source link."""
+
+    text: str
+    warnings: list[str]
+    link: PageLink
+
+
+def read_page_file(path: Path) -> PageFile:
+    """One page file as normalised text, with the warnings of its decoding and its source URL and retrieval
+    date (pipeline/ingest/source.py); raise UnreadableFile with the reason."""
     kind = special_kind(path)
     if kind:
         raise UnreadableFile(f"{kind}, expected a regular text or HTML file")
@@ -111,13 +121,19 @@ def load_page(path: Path) -> tuple[str, list[str]]:
     data = path.read_bytes()
     if not data.strip():
         raise UnreadableFile("empty file")
-    text, warnings = decode_text(data)
-    if is_html(path, data):
-        text = html_to_text(text)
-    text = normalise_page(text)
+    decoded, warnings = decode_text(data)
+    html = decoded if is_html(path, data) else None
+    text = normalise_page(html_to_text(html) if html is not None else decoded)
     if not text.strip():
         raise UnreadableFile("no text after conversion")
-    return text, warnings
+    return PageFile(text, warnings, page_link(path, html))
+
+
+def load_page(path: Path) -> tuple[str, list[str]]:
+    """One page file as normalised text, with the warnings of its decoding; raise UnreadableFile with the
+    reason."""
+    page = read_page_file(path)
+    return page.text, page.warnings
 
 
 def read_page(path: Path) -> str:
@@ -128,8 +144,8 @@ def read_page(path: Path) -> str:
 def collect_files(paths: list[Path]) -> list[Path]:
     """Expand folders into every entry that is not a folder (sorted, so runs are reproducible), plus folders
     named like a page file (`x.txt/`): these and special files (FIFOs, sockets) are listed so that they can
-    be rejected with their reason, never skipped in silence. Hidden entries are skipped. Files are kept as
-    given."""
+    be rejected with their reason, never skipped in silence. Hidden entries and sidecars (`PAGE.meta.json`, read
+    with their page) are skipped. Files are kept as given."""
     files: list[Path] = []
     for path in paths:
         if path.is_dir():
@@ -138,6 +154,7 @@ def collect_files(paths: list[Path]) -> list[Path]:
                     p
                     for p in path.rglob("*")
                     if not any(part.startswith(".") for part in p.relative_to(path).parts)
+                    and not is_sidecar(p)
                     and (not p.is_dir() or p.suffix.lower() in SUPPORTED_SUFFIXES)
                 )
             )

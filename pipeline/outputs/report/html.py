@@ -5,7 +5,8 @@ exported as CSV), a summary per effort that serves as the table of contents, and
 Jinja2 autoescapes every value, so scraped text such as `<script>` or `"><img onerror=...>` shows literally;
 nothing is ever marked safe except the template's own markup and base64 PNGs. The file is self-contained:
 no network and no file beside it at view time; styles and the script are inline, and the script never writes
-text into the page as HTML.
+text into the page as HTML. The only outside links are the efforts' source pages, opened on a click, and only
+http(s) URLs (`pipeline.records.http_url`).
 
 The browser keeps the analyst's decisions in local storage, which every `file://` page shares; so they are
 stored under the report's identity (`report_identity`: its output folder), and a report shows, counts and
@@ -27,6 +28,7 @@ import matplotlib.pyplot as plt
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from pipeline.io import atomic_write_text
+from pipeline.outputs.changes import FlagChanges
 from pipeline.outputs.flags import FLAG_CHECKS
 from pipeline.outputs.report.i18n import DEFAULT_LANGUAGE, decimal, translations
 from pipeline.outputs.report.rows import (
@@ -42,6 +44,7 @@ from pipeline.records import ANSWER_ORDER, Effort, Flag
 from pipeline.tables import ESCAPE, FORMULA_STARTS
 
 MAX_POINT_LABELS = 15
+MAX_CHANGES_SHOWN = 200  # of each kind (new, changed, resolved) in the report; changes.json has them all
 
 
 def claimed_vs_supported_png(summaries: Sequence[EffortSummary]) -> str:
@@ -93,14 +96,16 @@ def render_report(
     figures: Sequence[tuple[str, str, str]] = (),
     themes: ThemesView | None = None,
     notes: Sequence[str] = (),
+    changes: FlagChanges | None = None,
     *,
     report_id: str,
     verdicts: Mapping[Key, Verdict] | None = None,
     lang: str = DEFAULT_LANGUAGE,
 ) -> str:
     """The report's HTML in `lang` (i18n.LANGUAGES). `rows` are shown most suspicious first; `figures` are
-    (predictor, macro-F1 [CI], QWK [CI]) rows for the note at the top; `report_id` (`report_identity`) keys the
-    decisions in the browser; `verdicts` are the current imported ones (`current_verdicts`), shown on their rows."""
+    (predictor, macro-F1 [CI], QWK [CI]) rows for the note at the top; `changes`, a batch run's flags against the
+    previous run's; `report_id` (`report_identity`) keys the decisions in the browser; `verdicts` are the current
+    imported ones (`current_verdicts`), shown on their rows."""
     environment = Environment(
         loader=PackageLoader("pipeline.outputs.report", "templates"),
         autoescape=select_autoescape(enabled_extensions=("html", "j2"), default=True),
@@ -138,6 +143,8 @@ def render_report(
         figures=figures,
         themes=themes,
         notes=notes,
+        changes=changes,
+        changes_shown=MAX_CHANGES_SHOWN,
         report_id=report_id,
     )
 

@@ -74,6 +74,8 @@ class EffortSummary:
     supported: float | None  # the score the predicted probabilities give (expected points, 0-5)
     published: float | None
     score_flags: list[str]
+    source_url: str | None = None  # the live page (an http(s) URL, pipeline.records.http_url)
+    retrieved_at: str | None = None
 
 
 @dataclass
@@ -190,6 +192,8 @@ def effort_summaries(
                 supported=round(sum(map(_expected_points, mine)) / len(mine), 1),
                 published=effort.headline_score,
                 score_flags=score_flags[effort.effort_id],
+                source_url=effort.source_url,
+                retrieved_at=effort.retrieved_at,
             )
         )
     return sorted(summaries, key=lambda s: (-s.flagged / s.answers, s.effort_id))
