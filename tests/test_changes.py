@@ -90,7 +90,8 @@ def test_two_flags_of_one_identity_are_told_apart_by_their_order():
 
 
 # --- the report ---------------------------------------------------------------------------------------------
-def _report(changes=None, source_url="https://www.nyby.dk/indsats?a=1&b=2") -> str:
+def _report(changes=None, source_url="https://www.nyby.dk/indsats?a=1&b=2", lang="en") -> str:
+    """The report of one generated effort, in English unless `lang` says otherwise."""
     effort = Effort(
         effort_id="nyby-aaaaaaaaaaaa",
         source="in/nyby.txt",
@@ -114,7 +115,7 @@ def _report(changes=None, source_url="https://www.nyby.dk/indsats?a=1&b=2") -> s
     )
     flag = Flag(**_flag(effort_id=effort.effort_id, item=HOSTILE).model_dump(exclude={"source"}))
     rows = report_rows([prediction], [flag], [effort])
-    return render_report([effort], rows, [flag], changes=changes, report_id="test")
+    return render_report([effort], rows, [flag], changes=changes, report_id="test", lang=lang)
 
 
 def test_the_report_links_the_live_page_with_its_retrieval_date():
@@ -123,6 +124,7 @@ def test_the_report_links_the_live_page_with_its_retrieval_date():
     assert link in page and "retrieved 2026-11-30" in page
     assert HOSTILE not in page and "&lt;script&gt;alert(1)" in page
     assert 'class="muted source-link"' not in _report(source_url=None)  # no URL, no link
+    assert ">kildeside</a>, hentet 2026-11-30" in _report(lang="da")
 
 
 def test_the_changes_block_shows_counts_and_marks_new_flags_with_hostile_text_escaped():
@@ -134,7 +136,7 @@ def test_the_changes_block_shows_counts_and_marks_new_flags_with_hostile_text_es
     page = _report(changes)
     block = page[page.index('<section id="changes">') : page.index("</section>")]
     assert "Against run run-1" in block
-    assert "<b>1</b> new, <b>0</b> changed, <b>1</b> resolved" in block
+    assert "1 new, 0 changed, 1 resolved" in block
     assert block.count('class="change-new"') == 1 and block.count('class="change-resolved"') == 1
     assert '<span class="flag">new</span>' in block
     assert HOSTILE not in page and "<img src=x" not in page and "&lt;img src=x onerror" in block
@@ -144,6 +146,8 @@ def test_a_report_without_changes_has_no_changes_block_and_a_first_run_says_so()
     assert 'id="changes"' not in _report(None)
     first = _report(flag_changes(None, RunFlags(run=RUN_1, flags=[_flag()])))
     assert "A first run: nothing to compare with, every flag is new" in first
+    danish = _report(flag_changes(None, RunFlags(run=RUN_1, flags=[_flag()])), lang="da")
+    assert "Ændringer siden forrige kørsel" in danish and "1 nye, 0 ændrede, 0 løste" in danish
 
 
 def test_the_changes_block_shows_at_most_max_changes_shown_of_a_kind():
@@ -198,7 +202,7 @@ def test_batch_changes_over_runs_edited_and_removed_pages(tmp_path, pages):
     assert changed["before"]["effort_id"] != changed["after"]["effort_id"]  # a new content hash, same flag
     assert again["resolved"][0]["source"].endswith(TAARNBY.name)
     report = (out / "report.html").read_text(encoding="utf-8")
-    assert f"Against run {changes['current_run']['run_id']}" in report
+    assert f"I forhold til kørsel {changes['current_run']['run_id']}" in report  # a batch's report: Danish
 
     before = (out / batch.CHANGES).read_bytes()
     rerun = batch.run_batch(pages, out, "runs:/unused/model")
