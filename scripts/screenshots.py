@@ -11,7 +11,10 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from pipeline.outputs.report.screenshot import browser_page
+sys.path.insert(
+    0, str(Path(__file__).resolve().parents[1] / "tests")
+)  # the browser helper lives with the tests
+from scaffolding import browser_page
 
 WIDTHS = {"desktop": (1366, 900), "phone": (390, 844)}
 # page name -> (file, where its screenshot starts): the report at its triage table, the explorer at its top

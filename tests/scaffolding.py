@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import random
 import re
+import shutil
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 from pipeline.ingest.readers import read_page
@@ -125,3 +127,34 @@ def build_tiny_sentence_transformer(folder: Path, texts: Sequence[str], seed: in
     pooling = Pooling(dimension(), pooling_mode="mean")
     SentenceTransformer(modules=[word, pooling], device="cpu").save(str(folder / "model"))
     return folder / "model"
+
+
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+]
+VIEWPORT = {"width": 1600, "height": 1000}  # a laptop screen at full width
+
+
+def chromium_path() -> str | None:
+    """The system's Chromium (Debian: apt-get install chromium), which Playwright drives."""
+    return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@contextmanager
+def browser_page() -> Iterator:
+    """A Playwright page in headless system Chromium, offline by its flags; closed on exit (the browser tests
+    and scripts/screenshots.py)."""
+    from playwright.sync_api import sync_playwright
+
+    executable = chromium_path()
+    if executable is None:
+        raise RuntimeError("no Chromium on PATH (Debian: apt-get install chromium)")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        try:
+            yield browser.new_page(viewport=VIEWPORT, accept_downloads=True)
+        finally:
+            browser.close()

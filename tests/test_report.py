@@ -9,13 +9,13 @@ from pathlib import Path
 
 import pytest
 from conftest import outside_references
+from scaffolding import browser_page, chromium_path
 
 from pipeline.judgement.evaluate import leave_one_effort_out
 from pipeline.judgement.model import EvidensModel
 from pipeline.outputs.flags import all_flags
 from pipeline.outputs.report import ReportRow, write_report
 from pipeline.outputs.report.rows import highlighted, honest_figures, report_rows
-from pipeline.outputs.report.screenshot import browser_page, chromium_path
 from pipeline.outputs.review import VERDICT_COLUMNS, read_verdicts
 from pipeline.records import ANSWER_ORDER, Effort, Sections
 
