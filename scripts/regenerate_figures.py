@@ -19,6 +19,7 @@ import re
 import subprocess
 import sys
 import tempfile
+import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -94,11 +95,12 @@ def measure(figures: tuple[Figure, ...], cache: Path) -> dict[str, str]:
         work = Path(scratch)
         _run(("pipeline.cli", "ingest", "corpus/raw"), work, cache)
         for figure in figures:
-            print(f"measuring {figure.file} ...", file=sys.stderr)
+            started = time.perf_counter()
             stdout = _run(figure.command, work, cache, figure.in_work)
             texts[figure.file] = (
                 (work / figure.output).read_text(encoding="utf-8") if figure.output else stdout
             )
+            print(f"measured {figure.file} in {time.perf_counter() - started:.0f} s", file=sys.stderr)
     return texts
 
 
