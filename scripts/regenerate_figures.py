@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import io
 import os
 import re
 import subprocess
@@ -130,13 +131,21 @@ def _table(file: str, index: int) -> Callable[[Path], str]:
 
 
 def _first_line(file: str) -> Callable[[Path], str]:
-    return lambda figures: _read(figures / file).splitlines()[0]
+    def render(figures: Path) -> str:
+        lines = _read(figures / file).splitlines()
+        if not lines:
+            raise FigureError(f"{figures / file}: empty, expected the figure's summary line")
+        return lines[0]
+
+    return render
 
 
 def _flag_counts(figures: Path) -> str:
     """`31 flags: 28 unsupported_claim, 2 score_mismatch, 1 model_disagrees` (most frequent reason first)."""
-    with (figures / "flags_corpus.csv").open(encoding="utf-8", newline="") as handle:
-        counts = Counter(row["reason"] for row in csv.DictReader(handle))
+    rows = list(csv.DictReader(io.StringIO(_read(figures / "flags_corpus.csv"), newline="")))
+    if rows and "reason" not in rows[0]:
+        raise FigureError(f"{figures / 'flags_corpus.csv'}: expected a column 'reason'")
+    counts = Counter(row["reason"] for row in rows)
     reasons = ", ".join(
         f"{n} `{reason}`" for reason, n in sorted(counts.items(), key=lambda c: (-c[1], c[0]))
     )
@@ -184,7 +193,7 @@ def _read(path: Path) -> str:
         return path.read_text(encoding="utf-8")
     except OSError as error:
         raise FigureError(
-            f"{path}: {error.strerror or error} (run without --no-readme after measuring it)"
+            f"{path}: {error.strerror or error} (measure it first: run without --no-measure)"
         ) from None
 
 

@@ -126,14 +126,28 @@ def test_a_bad_block_is_one_line_naming_the_file_and_line(figure_files, tmp_path
     assert readme.read_text(encoding="utf-8") == text
 
 
-def test_a_missing_figure_file_is_one_line(tmp_path, capsys):
+@pytest.mark.parametrize(
+    ("block", "file", "empty_fails"),
+    [
+        ("evaluation", "evaluation.txt", True),
+        ("flags", "flags_corpus.csv", False),
+        ("themes", "themes.txt", True),
+    ],
+)
+def test_a_missing_or_empty_figure_file_is_one_line(tmp_path, capsys, block, file, empty_fails):
+    """Missing: always one line. Empty: one line where the block needs content (a table, the summary line);
+    an empty flags file is no flags."""
     readme = tmp_path / "README.md"
-    readme.write_text("<!-- figures:evaluation -->x<!-- /figures:evaluation -->", encoding="utf-8")
-    assert (
-        figures_script.main(["--no-measure", "--out", str(tmp_path / "none"), "--readme", str(readme)]) == 1
-    )
-    error = capsys.readouterr().err
-    assert error.count("\n") == 1 and "evaluation.txt" in error and "Traceback" not in error
+    readme.write_text(f"<!-- figures:{block} -->x<!-- /figures:{block} -->", encoding="utf-8")
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / file).write_text("", encoding="utf-8")
+    for folder, fails in (("none", True), ("empty", empty_fails)):
+        arguments = ["--no-measure", "--out", str(tmp_path / folder), "--readme", str(readme)]
+        assert figures_script.main(arguments) == (1 if fails else 0)
+        error = capsys.readouterr().err
+        if fails:
+            assert error.count("\n") == 1 and file in error and "Traceback" not in error
+    assert readme.read_text(encoding="utf-8").startswith(f"<!-- figures:{block} -->")
 
 
 def test_the_readme_figure_blocks_say_what_the_figure_files_say():
