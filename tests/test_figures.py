@@ -13,8 +13,11 @@ import sys
 import tarfile
 from pathlib import Path
 
+import numpy as np
 import pytest
 from conftest import REPO
+
+from pipeline.embed import CachedEmbedder, get_embedder
 
 SCRIPT = REPO / "scripts" / "regenerate_figures.py"
 _spec = importlib.util.spec_from_file_location("regenerate_figures", SCRIPT)
@@ -258,3 +261,31 @@ def test_a_fresh_copy_reproduces_the_committed_figures_with_a_cold_and_a_warm_ca
     _compare(tmp_path / "cold", repo / "docs")
     for figure in (f.file for f in figures_script.FIGURES if f.quick):
         assert (tmp_path / "warm" / figure).read_bytes() == (tmp_path / "cold" / figure).read_bytes(), figure
+
+
+@pytest.mark.slow  # real e5
+def test_e5_vectors_do_not_depend_on_the_batch_or_the_cache(tmp_path):
+    """Why the figures need no rounding: a text's vector is the same bits alone, in any batch, in any order, and
+    read back from the cache (measured on 120 texts and 1 or 2 threads: docs/pending_figures.md)."""
+    lines = [
+        line.strip()
+        for path in sorted((REPO / "corpus" / "raw").glob("*.txt"))
+        for line in path.read_text(encoding="utf-8").splitlines()
+        if len(line.split()) >= 6
+    ]
+    texts = lines[:: max(1, len(lines) // 24)][:24]
+    embedder = get_embedder("e5-offline")
+    together = embedder.embed(texts, "passage")
+    alone = np.concatenate([embedder.embed([t], "passage") for t in texts])
+    reversed_order = embedder.embed(texts[::-1], "passage")[::-1]
+    split = np.concatenate([embedder.embed(texts[:5], "passage"), embedder.embed(texts[5:], "passage")])
+    cache = CachedEmbedder(embedder, tmp_path / "embeddings.sqlite")
+    cache.embed(texts[::2], "passage")  # half cached from a batch of another composition
+    from_cache = cache.embed(texts, "passage")
+    for name, vectors in {
+        "alone": alone,
+        "reversed": reversed_order,
+        "split": split,
+        "cache": from_cache,
+    }.items():
+        assert vectors.tobytes() == together.tobytes(), name
