@@ -28,6 +28,7 @@ from pipeline.evidence.retrieval import (
     score_criteria,
 )
 from pipeline.evidence.segment import segment_efforts
+from pipeline.io import atomic_write_text
 from pipeline.stats import mean_with_interval, with_interval
 
 GOLD_FILE = Path(__file__).resolve().parents[2] / "tests" / "gold" / "evidence_gold.json"
@@ -260,7 +261,7 @@ def main() -> None:
                 "--write-calibration needs tfidf among --embedders (it gives the lexical-only settings)"
             )
         table[LEXICAL_ONLY] = table["tfidf"]  # embedders without their own calibration: tfidf's model
-        CALIBRATION_FILE.write_text(json.dumps(table, indent=1) + "\n", encoding="utf-8")
+        atomic_write_text(CALIBRATION_FILE, json.dumps(table, indent=1) + "\n")
         print(f"\nwrote {CALIBRATION_FILE}")
 
 

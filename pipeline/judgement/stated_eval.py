@@ -26,6 +26,7 @@ from pipeline.evidence.late_interaction import (
     load_vocabulary,
     score_page,
 )
+from pipeline.io import atomic_write_text
 from pipeline.judgement.stated import StatedDetector, StatementLabel, load_statement_gold
 
 CANDIDATES: dict[str, tuple[tuple[str, ...], bool]] = {  # name -> (scores, centred on the page)
@@ -240,7 +241,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     print(text)
     if args.out:
-        args.out.write_text(text + "\n", encoding="utf-8")
+        atomic_write_text(args.out, text + "\n")
 
 
 if __name__ == "__main__":
