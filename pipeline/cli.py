@@ -35,7 +35,7 @@ from pipeline.defaults import (
     ReportLanguage,
 )
 from pipeline.errors import EXIT_FAULT, EXIT_REJECTED, EXIT_USAGE, EvidensError, one_line
-from pipeline.labels import label_version
+from pipeline.labels import STATEMENT_GOLD_FILE, label_version
 
 log = logging.getLogger("evidens")
 
@@ -109,6 +109,7 @@ def _show_version(value: bool) -> None:
 
 @app.callback()
 def main(
+    context: typer.Context,
     version: Annotated[
         bool,
         typer.Option("--version", help="Print the version and exit.", callback=_show_version, is_eager=True),
@@ -118,20 +119,20 @@ def main(
         bool, typer.Option("--verbose", "-v", help="Debug lines, and tracebacks of errors.")
     ] = False,
 ) -> None:
-    """Keeps `evidens` a group of commands, and sets up logging for all of them."""
+    """Keeps `evidens` a group of commands, and sets up logging for all of them: while the command runs, the
+    handler just installed writes through tqdm, so a line prints above a progress bar, never on its line."""
+    from tqdm.contrib.logging import logging_redirect_tqdm
+
     configure_logging(quiet, verbose)
+    context.with_resource(logging_redirect_tqdm(loggers=[log]))  # left when the command is done
 
 
 def entry() -> None:
     """The `evidens` program: the app, with every error that escapes a command turned into one line (a usage
-    error too, exit code 2), and evidens's log lines printed above any progress bar, never on its line."""
-    from tqdm.contrib.logging import logging_redirect_tqdm
-
-    configure_logging()
+    error too, exit code 2)."""
+    configure_logging()  # for the errors found before the group's callback sets it up
     try:
-        # through the handler that `configure_logging` installed on `evidens`, whichever it is
-        with logging_redirect_tqdm(loggers=[log]):
-            outcome = app(standalone_mode=False)
+        outcome = app(standalone_mode=False)
     except TyperException as error:  # typer's own click: a usage error (exit code 2) or a bad file argument
         message = " ".join(error.format_message().split())
         context = getattr(error, "ctx", None)
@@ -167,7 +168,8 @@ def _err(message: str) -> None:
 @app.command()
 def ingest(
     paths: Annotated[
-        list[Path], typer.Argument(help="Page files (.txt, .html) or folders of them.", exists=True)
+        list[Path],
+        typer.Argument(help="Page files (.txt, .html) or folders of them.", exists=True, metavar="PATH"),
     ],
     out: Annotated[
         Path, typer.Option(help="Folder for efforts.jsonl, rejected.jsonl and the dataset.")
@@ -283,7 +285,8 @@ def criteria(
 @app.command()
 def evidence(
     effort_ids: Annotated[
-        list[str] | None, typer.Argument(help="Efforts to show (default: all labelled).")
+        list[str] | None,
+        typer.Argument(help="Efforts to show (default: all labelled).", metavar="EFFORT_ID"),
     ] = None,
     corpus: CorpusOption = DEFAULT_CORPUS,
     embedder: EmbedderOption = DEFAULT_EMBEDDER,
@@ -307,12 +310,12 @@ def evidence(
             f"unknown effort id(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}"
         )
     p_stated = None
-    if (labels / "statement_gold.csv").exists():
+    if (labels / STATEMENT_GOLD_FILE).exists():
         p_stated = stated_probabilities(corpus, labels, embedder, cache)
         _err("P(stated): the stated detector, out of source for the statement gold's pairs")
     else:
         _err(
-            f"note: no {labels / 'statement_gold.csv'}: P(stated) is the one-feature sentence-cosine estimate"
+            f"note: no {labels / STATEMENT_GOLD_FILE}: P(stated) is the one-feature sentence-cosine estimate"
         )
         if not load_ranking_settings(embedder)[1]:
             _err(f"note: {embedder} has no calibration of its own; that estimate uses the lexical score")
@@ -451,9 +454,9 @@ def with_options(*groups: type) -> Callable[[Callable], Callable]:
         @functools.wraps(command)
         def with_groups(*args: Any, **kwargs: Any) -> Any:
             for group in groups:
-                kwargs[argument(group)] = group(
-                    **{p.name: kwargs.pop(p.name) for p in shared[group] if p.name in kwargs}
-                )
+                given = {p.name: kwargs.pop(p.name) for p in shared[group] if p.name in kwargs}
+                if argument(group) not in kwargs:  # a group passed whole is kept as it is
+                    kwargs[argument(group)] = group(**given)
             return command(*args, **kwargs)
 
         with_groups.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
@@ -485,7 +488,7 @@ def _statement_gold(labels: Path) -> list:
     """The hand-labelled statement pairs of labels/statement_gold.csv (none where the file is absent)."""
     from pipeline.judgement.stated import load_statement_gold
 
-    path = labels / "statement_gold.csv"
+    path = labels / STATEMENT_GOLD_FILE
     return load_statement_gold(path) if path.exists() else []
 
 
@@ -620,7 +623,8 @@ def evaluate(model_options: ModelOptions, tracking_options: TrackingOptions) -> 
 @app.command("evaluate-pages")
 def evaluate_pages(
     paths: Annotated[
-        list[Path], typer.Argument(help="Labelled page files (.txt, .html) or folders.", exists=True)
+        list[Path],
+        typer.Argument(help="Labelled page files (.txt, .html) or folders.", exists=True, metavar="PAGE"),
     ],
     model: ModelUriOption = DEFAULT_MODEL_URI,
     statement_gold: Annotated[
@@ -656,7 +660,10 @@ def evaluate_pages(
 
 @app.command()
 def predict(
-    paths: Annotated[list[Path], typer.Argument(help="Page files (.txt, .html) or folders.", exists=True)],
+    paths: Annotated[
+        list[Path],
+        typer.Argument(help="Page files (.txt, .html) or folders.", exists=True, metavar="PATH"),
+    ],
     model: ModelUriOption = DEFAULT_MODEL_URI,
     prior: PriorOption = None,
     out: Annotated[
@@ -741,7 +748,10 @@ def _write_flags(efforts, evaluation, out: Path, labels: Path, lang: str) -> Non
 @review_app.command("import")
 def review_import(
     file: Annotated[
-        Path, typer.Argument(help="Verdicts CSV exported from report.html.", exists=True, dir_okay=False)
+        Path,
+        typer.Argument(
+            help="Verdicts CSV exported from report.html.", exists=True, dir_okay=False, metavar="FILE"
+        ),
     ],
     labels: LabelsOption = DEFAULT_LABELS,
 ) -> None:
@@ -821,7 +831,9 @@ ThemesFolder = Annotated[Path, typer.Option(help="Folder where `evidens themes` 
 
 @app.command("theme-municipalities")
 def theme_municipalities(
-    theme: Annotated[str, typer.Argument(help="A theme id, or words of its label or keywords.")],
+    theme: Annotated[
+        str, typer.Argument(help="A theme id, or words of its label or keywords.", metavar="THEME")
+    ],
     out: ThemesFolder = DEFAULT_REPORTS,
 ) -> None:
     """Which municipalities describe theme X: each with its number of passages and one of them."""
@@ -835,7 +847,7 @@ def theme_municipalities(
 
 @app.command("shared-themes")
 def shared_themes(
-    effort: Annotated[str, typer.Argument(help="An effort id, or a municipality name.")],
+    effort: Annotated[str, typer.Argument(help="An effort id, or a municipality name.", metavar="EFFORT")],
     out: ThemesFolder = DEFAULT_REPORTS,
 ) -> None:
     """Which themes effort Y shares with others, and with whom."""
@@ -849,7 +861,10 @@ def shared_themes(
 @app.command()
 def batch(
     input_dir: Annotated[
-        Path, typer.Argument(help="Folder of newly scraped pages.", exists=True, file_okay=False)
+        Path,
+        typer.Argument(
+            help="Folder of newly scraped pages.", exists=True, file_okay=False, metavar="INPUT_DIR"
+        ),
     ],
     out: Annotated[Path, typer.Option(help="Folder for the outputs and the per-page state.")],
     model: ModelUriOption = DEFAULT_MODEL_URI,

@@ -9,7 +9,14 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-LEARNT_FROM = ("answers.csv", "verdicts.csv", "statement_gold.csv")
+ANSWERS_FILE = "answers.csv"
+VERDICTS_FILE = "verdicts.csv"
+STATEMENT_GOLD_FILE = "statement_gold.csv"  # hand-kept: '#' lines between its rows are comments
+LEARNT_FROM = {
+    ANSWERS_FILE: "answer",
+    VERDICTS_FILE: "verdict",
+    STATEMENT_GOLD_FILE: "label",
+}  # -> its target
 
 
 def label_version(labels: Path) -> str:

@@ -41,6 +41,7 @@ from pipeline.errors import EvidensError
 from pipeline.judgement.evaluate import Evaluation
 from pipeline.judgement.model import EvidensModel, corpus_hash
 from pipeline.judgement.prior import Prior
+from pipeline.labels import LEARNT_FROM, STATEMENT_GOLD_FILE
 from pipeline.labels import label_version as label_version_of
 from pipeline.records import ANSWER_ORDER, PREDICTION_COLUMNS, Effort
 from pipeline.tables import write_csv
@@ -273,8 +274,6 @@ class LabelledData:
 
 # MLflow stores a dataset's digest in 36 characters: the first 32 hex digits of the file's SHA-256.
 DIGEST_CHARS = 32
-STATEMENT_GOLD_FILE = "statement_gold.csv"  # hand-kept: '#' lines between its rows are comments
-LABEL_TARGETS = {"answers.csv": "answer", "verdicts.csv": "verdict", STATEMENT_GOLD_FILE: "label"}
 
 
 def file_digest(path: Path) -> str:
@@ -321,15 +320,15 @@ def corpus_dataset(corpus: Path, efforts: Sequence[Effort]):
 def label_datasets(labels: Path) -> list:
     """The label files a model learns from that exist in labels/, each as a dataset of its rows (read by the
     one CSV reader: a garbled file is an EvidensError naming its line)."""
-    from pipeline.labels import LEARNT_FROM
+
     from pipeline.tables import read_csv
 
     datasets = []
-    for name in LEARNT_FROM:
+    for name, target in LEARNT_FROM.items():
         path = labels / name
         if path.is_file():
             frame = pd.DataFrame(read_csv(path, comments=name == STATEMENT_GOLD_FILE))
-            datasets.append(file_dataset(path, frame, LABEL_TARGETS[name]))
+            datasets.append(file_dataset(path, frame, target))
     return datasets
 
 
@@ -534,7 +533,7 @@ def _champion_on_labels(
         try:
             fitted = load_evidens_model(f"models:/{REGISTERED_MODEL}/{champion.version}")
             evaluation = out_of_fold(clone(fitted).set_params(cache=cache))
-        except EvidensError as error:
+        except Exception as error:  # an outdated or damaged champion, whatever fails in it, cannot hold
             reason = f"it cannot be re-scored on label version {label_version}: {_first_line(error)}"
             log.warning("the champion, version %s: %s", champion.version, reason)
             return float("-inf"), reason
@@ -551,8 +550,7 @@ def _version_description(client, version: str, decision: str) -> str:
     registered = client.get_model_version(REGISTERED_MODEL, version)
     params = client.get_run(registered.run_id).data.params
     return (
-        f"Label version `{_trained_on(client, registered)}` (hash of labels/answers.csv, verdicts.csv, "
-        f"statement_gold.csv). Head `{params.get('model.head')}`, embedder `{params.get('model.embedder')}`, "
+        f"Label version `{_trained_on(client, registered)}` (hash of {', '.join(LEARNT_FROM)} in labels/). Head `{params.get('model.head')}`, embedder `{params.get('model.embedder')}`, "
         f"target {params.get('model.target')}, prior {params.get('model.prior')}. Code {params.get('code_version')}. "
         f"Out-of-fold macro-F1 {float(registered.tags[MACRO_F1_TAG]):.3f} (leave-one-effort-out over "
         f"{params.get('n_efforts')} efforts, {params.get('n_answers')} answers). Run `{registered.run_id}`.\n\n"

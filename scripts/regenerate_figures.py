@@ -2,9 +2,11 @@
 
     .venv/bin/python scripts/regenerate_figures.py [--out docs] [--readme README.md] [--quick] [--cache FILE]
 
-Runs `evidens ingest corpus/raw`, then each figure's command (as the README names it) with a scratch MLflow
-store and a scratch reports folder, and writes the files only when every command succeeded, each in one atomic
-rename. `--quick` runs the evaluation, the flags (with their agreement with the support set) and the themes
+Runs every command in a scratch project: the raw pages and the committed label files (`git ls-files labels`;
+every file of labels/ but the analysts' verdicts.csv outside a git checkout) copied into a temporary folder,
+`evidens ingest corpus/raw` there, then each figure's command (as the README names it) with a scratch MLflow
+store. The working copy's corpus/, labels/, reports/ and experiments/ are neither read nor written. The files
+are written only when every command succeeded, each in one atomic rename. `--quick` runs the evaluation, the flags (with their agreement with the support set) and the themes
 only. Then it rewrites, in the `--readme` file, every block marked `<!-- figures:NAME -->` ... `<!-- /figures:NAME
 -->` from the figure files in `--out` (`--no-readme` skips that). Benchmarks and screenshots are not figures
 here: they measure this machine's speed or look.
@@ -17,6 +19,7 @@ import csv
 import io
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -37,29 +40,25 @@ class Figure:
     """One file under docs/: the command that measures it, and where its text comes from."""
 
     file: str
-    command: tuple[str, ...]  # arguments after `python -m`; {repo}, {work} and {cache} are filled in
+    command: tuple[str, ...]  # arguments after `python -m`, run in the scratch project; {cache} is filled in
     quick: bool
-    output: str = ""  # a file the command writes under {work}; empty: the command's stdout
-    in_work: bool = False  # run in the scratch folder, so that the paths it prints are the same on every run
+    output: str = ""  # a file the command writes in the scratch project; empty: the command's stdout
 
 
 FIGURES = (
     Figure("evaluation.txt", ("pipeline.cli", "evaluate", "--cache", "{cache}"), quick=True),
     Figure(
         "flags_corpus.csv",
-        ("pipeline.cli", "flag", "--out", "{work}/reports", "--cache", "{cache}"),
+        ("pipeline.cli", "flag", "--cache", "{cache}"),
         quick=True,
         output="reports/flags.csv",
     ),
     Figure(
         "flags_support.txt",
-        ("pipeline.outputs.support", "reports/flags.csv", "{repo}/labels/support.csv"),
+        ("pipeline.outputs.support", "reports/flags.csv", "labels/support.csv"),
         quick=True,
-        in_work=True,
     ),
-    Figure(
-        "themes.txt", ("pipeline.cli", "themes", "--out", "{work}/reports", "--cache", "{cache}"), quick=True
-    ),
+    Figure("themes.txt", ("pipeline.cli", "themes", "--cache", "{cache}"), quick=True),
     Figure("evidence_eval.txt", ("pipeline.evidence.evaluate", "--cache", "{cache}"), quick=False),
     Figure("stated_eval.txt", ("pipeline.judgement.stated_eval", "--cache", "{cache}"), quick=False),
     Figure("themes_eval.txt", ("pipeline.themes.evaluate", "--cache", "{cache}"), quick=False),
@@ -71,8 +70,8 @@ class FigureError(Exception):
     """A figure could not be made or a README block could not be written: one line for the user."""
 
 
-def _run(arguments: tuple[str, ...], work: Path, cache: Path, in_work: bool = False) -> str:
-    command = [sys.executable, "-m", *(a.format(repo=REPO, work=work, cache=cache) for a in arguments)]
+def _run(arguments: tuple[str, ...], work: Path, cache: Path) -> str:
+    command = [sys.executable, "-m", *(a.format(cache=cache) for a in arguments)]
     environment = {
         **os.environ,
         # this checkout's package, wherever the command runs
@@ -80,24 +79,42 @@ def _run(arguments: tuple[str, ...], work: Path, cache: Path, in_work: bool = Fa
         # a scratch store: the figures never depend on, nor add to, the runs and models of experiments/
         "MLFLOW_TRACKING_URI": f"sqlite:///{work}/mlflow.db",
     }
-    done = subprocess.run(
-        command, cwd=work if in_work else REPO, env=environment, capture_output=True, text=True
-    )
+    done = subprocess.run(command, cwd=work, env=environment, capture_output=True, text=True)
     if done.returncode != 0:
         last = (done.stderr.strip().splitlines() or ["(no message)"])[-1]
         raise FigureError(f"`python -m {' '.join(arguments[:2])}` exited {done.returncode}: {last}")
     return done.stdout
 
 
+def committed_labels() -> list[Path]:
+    """The label files a fresh clone has: git's list, else every file of labels/ but the analysts' verdicts."""
+    listed = subprocess.run(
+        ["git", "-C", str(REPO), "ls-files", "labels"], capture_output=True, text=True, check=False
+    )
+    if listed.returncode == 0 and listed.stdout.strip():
+        return [REPO / line for line in listed.stdout.splitlines()]
+    return [p for p in sorted((REPO / "labels").glob("*")) if p.is_file() and p.name != "verdicts.csv"]
+
+
+def scratch_project(work: Path) -> None:
+    """The raw pages and the committed label files in `work`, where every figure command runs."""
+    shutil.copytree(REPO / "corpus" / "raw", work / "corpus" / "raw")
+    (work / "labels").mkdir()
+    for path in committed_labels():
+        shutil.copy2(path, work / "labels" / path.name)
+
+
 def measure(figures: tuple[Figure, ...], cache: Path) -> dict[str, str]:
-    """Ingest the raw pages, run every figure's command and return each file's text (nothing written yet)."""
+    """Ingest the raw pages in a scratch project, run every figure's command there and return each file's text
+    (nothing written yet)."""
     texts: dict[str, str] = {}
     with tempfile.TemporaryDirectory(prefix="evidens-figures-") as scratch:
         work = Path(scratch)
+        scratch_project(work)
         _run(("pipeline.cli", "ingest", "corpus/raw"), work, cache)
         for figure in figures:
             started = time.perf_counter()
-            stdout = _run(figure.command, work, cache, figure.in_work)
+            stdout = _run(figure.command, work, cache)
             texts[figure.file] = (
                 (work / figure.output).read_text(encoding="utf-8") if figure.output else stdout
             )

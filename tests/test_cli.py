@@ -65,6 +65,9 @@ def test_a_group_reaches_the_command_as_one_argument_also_from_python():
     assert seen["model"] == cli.ModelOptions(head="logistic")
     assert seen["tracking"] == cli.TrackingOptions(experiment="elsewhere")
     assert seen["out"] == "y"
+    whole = cli.ModelOptions(head="ordinal", target="text")
+    command(model_options=whole)  # a group passed whole is kept, not replaced by its defaults
+    assert seen["model"] is whole
 
 
 def test_the_prior_is_parsed_at_the_option_into_one_type():
@@ -82,7 +85,9 @@ weights = st.floats(min_value=0, max_value=1e6, allow_nan=False)
 @given(st.tuples(weights, weights, weights).filter(lambda w: sum(w) > 1e-9))
 def test_a_prior_reads_back_from_its_text(triple):
     prior = Prior(triple)
-    assert Prior.parse(str(prior)).weights == pytest.approx(prior.weights, abs=1e-5)
+    assert (
+        Prior.parse(str(prior)) == prior
+    )  # equal, not close: the text form is what MLflow logs and fingerprints
     assert sum(prior.weights) == pytest.approx(1)
 
 
@@ -94,6 +99,15 @@ def test_any_text_is_a_prior_or_a_value_error(text):
         assert str(error).startswith("prior:")
     else:
         assert sum(prior.weights) == pytest.approx(1) and len(prior.weights) == len(ANSWER_ORDER)
+
+
+def test_a_prior_refuses_a_doubled_or_missing_answer():
+    with pytest.raises(ValueError, match="Ja is given twice"):
+        Prior.parse("Ja=1,Ja=2,Delvist=1,Nej=1")
+    with pytest.raises(ValueError, match="Nej missing"):
+        Prior.parse("Ja=1,Delvist=1")
+    with pytest.raises(ValueError, match="not all 0"):
+        Prior.parse("Ja=0,Delvist=0,Nej=0")
 
 
 def test_the_default_silent_prior_keeps_its_text():
@@ -134,20 +148,21 @@ class Terminal(io.StringIO):
 
 
 def test_no_log_line_is_glued_to_a_progress_bar(monkeypatch):
+    """Through the real program: `entry`, the group's callback with its options, then a command (registered on
+    the real app for this test only) that logs while its bar is drawn."""
     terminal = Terminal()
     monkeypatch.setattr(sys, "stderr", terminal)
-    probe = typer.Typer()
+    monkeypatch.setattr(cli.app, "registered_commands", list(cli.app.registered_commands))
     messages = [f"status line {i}" for i in range(3)] + ["warning line"]
 
-    @probe.command()
-    def steps() -> None:  # the shape of every long step: a bar, and log lines while it runs
+    @cli.app.command("probe-progress")
+    def probe() -> None:  # the shape of every long step: a bar, and log lines while it runs
         log = logging.getLogger("evidens.probe")
         for i in progress(range(3), "probing", "step"):
             log.info(messages[i])
         log.warning(messages[-1])
 
-    monkeypatch.setattr(cli, "app", probe)
-    monkeypatch.setattr(sys, "argv", ["evidens"])
+    monkeypatch.setattr(sys, "argv", ["evidens", "--verbose", "probe-progress"])
     with pytest.raises(SystemExit) as stop:
         cli.entry()
     assert stop.value.code == 0

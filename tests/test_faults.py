@@ -177,6 +177,8 @@ def test_another_report_language_rebuilds_the_report_without_scoring_again(tmp_p
     assert again.processed == 0 and again.skipped == 2
     report = (out / "report.html").read_text(encoding="utf-8")
     assert '<html lang="en">' in report and "Triage: every answer" in report and "Gennemgang" not in report
+    # the same run in another language: changes.json still says what the last real run changed
+    assert json.loads((out / batch.CHANGES).read_text(encoding="utf-8"))["previous_run"] is None
 
 
 def test_an_altered_page_result_is_processed_again(tmp_path, fake_scorer, caplog):

@@ -337,13 +337,14 @@ def _run_batch(
         )
     kept = _prune(out, current, {str(p) for p in files}, keep_deleted, keep_history, summary)
     plan = sorted((source, key) for key, source in {**kept, **current}.items())
-    digest = _plan_digest(state, plan, made_by, lang)
+    flags_digest = _plan_digest(state, plan, made_by)
+    digest = hashlib.sha256(f"{flags_digest}\0{lang}".encode()).hexdigest()  # the outputs: also the language
     built = _built(out)
     if built is not None and built["digest"] == digest and _outputs_intact(out, built["outputs"]):
         summary.efforts = built["efforts"]
     else:
         run = RunInfo(
-            run_id=digest[:16], built_at=datetime.now(UTC).isoformat(timespec="seconds"), model=made_by
+            run_id=flags_digest[:16], built_at=datetime.now(UTC).isoformat(timespec="seconds"), model=made_by
         )
         previous = _previous_run(out, run.run_id)
         summary.efforts, flags, changes = write_outputs(
@@ -393,12 +394,12 @@ def _prune(
     return kept
 
 
-def _plan_digest(state: Path, plan: Sequence[tuple[str, str]], made_by: str, lang: str) -> str:
-    """What the outputs are a function of: the code's version, the model, the report's language, and each
-    included result, in order."""
+def _plan_digest(state: Path, plan: Sequence[tuple[str, str]], made_by: str) -> str:
+    """What the flags are a function of: the code's version, the model, and each included result, in order. A
+    run is named by it, so a report rebuilt in another language is the same run (its changes stay)."""
     from pipeline import __version__
 
-    digest = hashlib.sha256(f"{__version__}\0{made_by}\0{lang}".encode())
+    digest = hashlib.sha256(f"{__version__}\0{made_by}".encode())
     for source, key in plan:
         digest.update(f"\0{source}\0{key}\0".encode())
         digest.update((state / f"{key}.json").read_bytes())

@@ -39,6 +39,11 @@ def effort_id_for(name: str, content_sha256: str) -> str:
     return f"{slug(name)}-{content_sha256[:12]}"
 
 
+def effort_name(effort_id: str) -> str:
+    """The readable part of an effort id (`taarnby-c90eea4e17f9` -> `taarnby`): the same across a page's edits."""
+    return effort_id.rsplit("-", 1)[0]
+
+
 def records_from_text(
     source: str, text: str, warnings: Sequence[str] = (), link: PageLink = NO_LINK
 ) -> list[Effort]:

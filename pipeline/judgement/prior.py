@@ -11,20 +11,33 @@ from pipeline.records import ANSWER_ORDER
 BALANCED_TEXT = "balanced"
 
 
+DIGITS = 12  # a weight's precision: its text form (shortest repr) then parses back to the same Prior
+EXAMPLE = "e.g. Ja=0.6,Delvist=0.3,Nej=0.1"
+
+
 @dataclass(frozen=True)
 class Prior:
-    """A normalised distribution over ANSWER_ORDER. Its text form, `str(prior)`, parses back to it:
-    "balanced" (uniform) or "Nej=0.5,Delvist=0.3,Ja=0.2"."""
+    """A normalised distribution over ANSWER_ORDER, each weight rounded to DIGITS decimals. Its text form,
+    `str(prior)`, parses back to an equal Prior: "balanced" (uniform) or "Nej=0.5,Delvist=0.3,Ja=0.2"."""
 
     weights: tuple[float, ...]
 
     def __post_init__(self) -> None:
-        if len(self.weights) != len(ANSWER_ORDER) or not all(0 <= w < math.inf for w in self.weights):
-            raise ValueError(f"prior: {len(ANSWER_ORDER)} weights >= 0 expected, got {self.weights}")
-        total = sum(self.weights)
-        if total <= 0:
-            raise ValueError("prior: the weights sum to 0")
-        object.__setattr__(self, "weights", tuple(w / total for w in self.weights))
+        weights = tuple(float(w) for w in self.weights)
+        if (
+            len(weights) != len(ANSWER_ORDER)
+            or not all(0 <= w < math.inf for w in weights)
+            or not any(weights)
+        ):
+            raise ValueError(
+                f"prior: give Ja, Delvist and Nej, each a finite number >= 0, not all 0, {EXAMPLE}"
+            )
+        total = sum(weights)
+        if abs(total - 1) > 10 ** (
+            3 - DIGITS
+        ):  # weights that sum to 1 but for rounding (a text form) are kept
+            weights = tuple(w / total for w in weights)
+        object.__setattr__(self, "weights", tuple(round(w, DIGITS) for w in weights))
 
     @classmethod
     def balanced(cls) -> Prior:
@@ -44,18 +57,14 @@ class Prior:
             label = label.strip().capitalize()
             if label not in ANSWER_ORDER:
                 raise ValueError(f"prior: unknown answer {label!r} (expected Ja, Delvist or Nej)")
+            if label in given:
+                raise ValueError(f"prior: {label} is given twice")
             try:
                 given[label] = float(value)
             except ValueError:
                 raise ValueError(f"prior: {part.strip()!r} is not ANSWER=NUMBER") from None
-        if (
-            set(given) != set(ANSWER_ORDER)
-            or not all(0 <= v < math.inf for v in given.values())
-            or sum(given.values()) <= 0
-        ):
-            raise ValueError(
-                "prior: give Ja, Delvist and Nej, each a finite number >= 0, e.g. Ja=0.6,Delvist=0.3,Nej=0.1"
-            )
+        if missing := [label for label in ANSWER_ORDER if label not in given]:
+            raise ValueError(f"prior: {' and '.join(missing)} missing; give all three, {EXAMPLE}")
         return cls(tuple(given[label] for label in ANSWER_ORDER))
 
     def __getitem__(self, answer: str) -> float:
@@ -65,5 +74,5 @@ class Prior:
         if self == Prior.balanced():
             return BALANCED_TEXT
         return ",".join(
-            f"{label}={weight:g}" for label, weight in zip(ANSWER_ORDER, self.weights, strict=True)
+            f"{label}={weight!r}" for label, weight in zip(ANSWER_ORDER, self.weights, strict=True)
         )

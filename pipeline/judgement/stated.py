@@ -20,11 +20,13 @@ from sklearn.base import BaseEstimator
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 
+from pipeline.defaults import DEFAULT_LABELS
 from pipeline.errors import EvidensError
 from pipeline.evidence.late_interaction import DETECTOR_SCORES
+from pipeline.labels import STATEMENT_GOLD_FILE as STATEMENT_GOLD_NAME
 from pipeline.tables import csv_records
 
-STATEMENT_GOLD_FILE = Path("labels") / "statement_gold.csv"
+STATEMENT_GOLD_FILE = DEFAULT_LABELS / STATEMENT_GOLD_NAME
 STATEMENT_LABELS = ("silent", "partly", "states")  # ordered: silent < partly < states
 GOLD_COLUMNS = (
     "record_id",

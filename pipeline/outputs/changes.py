@@ -19,6 +19,7 @@ from collections.abc import Iterable
 
 from pydantic import BaseModel
 
+from pipeline.ingest import effort_name as name_of
 from pipeline.records import Flag
 
 CHANGES_FORMAT = 1
@@ -47,7 +48,7 @@ class FlagState(BaseModel):
 
     @property
     def identity(self) -> tuple[str, str, str, str, str]:
-        effort_name = self.effort_id.rsplit("-", 1)[0]
+        effort_name = name_of(self.effort_id)
         return (self.source, effort_name, self.criterion_id, self.test_kind, self.reason)
 
 
