@@ -4,6 +4,7 @@ each cleanly, and check that every output equals that of a run that was never ki
     .venv/bin/python scripts/fault_run.py            # full mode: 52 timings (13 per command)
     .venv/bin/python scripts/fault_run.py --quick 5  # 5 timings, the commands in turn
     .venv/bin/python scripts/fault_run.py --seed 7 --keep /tmp/fault-run  # another draw; keep the folders
+    .venv/bin/python scripts/fault_run.py --start 40  # the full run's draws 41 to 52 only (same seed, same draws)
 
 Each command runs in its own process group in a fresh copy of a small project (the corpus's raw pages, the
 shipped label files) with the lexical `tfidf` embedder as the default (it needs no model, so one timing takes
@@ -179,6 +180,13 @@ def main() -> int:
     parser.add_argument("--commands", default=",".join(COMMANDS), help="comma-separated subset")
     parser.add_argument("--jobs", type=int, default=1, help="timings run at once (each is its own process)")
     parser.add_argument(
+        "--start",
+        type=int,
+        default=0,
+        metavar="K",
+        help="skip the first K draws (resume a full run by its seed)",
+    )
+    parser.add_argument(
         "--keep", type=Path, help="work in this folder and keep it (default: a temporary one)"
     )
     args = parser.parse_args()
@@ -237,7 +245,7 @@ def main() -> int:
             return timing
 
         with ThreadPoolExecutor(max_workers=args.jobs) as pool:
-            timings = list(pool.map(one, draws))
+            timings = list(pool.map(one, draws[args.start :]))
     finally:
         if not args.keep and not list(work.glob("timing-*")):
             shutil.rmtree(work)
