@@ -269,4 +269,4 @@ def test_evidens_batch_twice_writes_what_changed(tmp_path, pages, trained_model,
     assert sorted(map(json.dumps, second["resolved"])) == sorted(map(json.dumps, taarnby_flags))
     assert second["new"] == []  # the text the model reads did not change
     report = (out / "report.html").read_text(encoding="utf-8")
-    assert f"<b>0</b> new, <b>1</b> changed, <b>{len(taarnby_flags)}</b> resolved" in report
+    assert f"0 nye, 1 ændrede, {len(taarnby_flags)} løste" in report  # the report's default language: Danish
