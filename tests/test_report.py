@@ -486,6 +486,18 @@ def test_the_report_renders_in_both_languages_with_reasons_as_phrases(tmp_path, 
     assert "0.10 / 0.20 / 0.70" not in text and "0,10" not in text
 
 
+@pytest.mark.parametrize(("lang", "name"), [("da", "model (regelhoved)"), ("en", "model (rules head)")])
+def test_the_honest_figures_name_their_predictors_in_the_report_language(lang, name):
+    from pipeline.outputs.report.html import render_report
+
+    effort, predictions, flags = _generated_page("generated-a", "Genereret Kommune")
+    figures = [("model (rules head)", "0.28 [0.16, 0.41]", "0.05 [-0.08, 0.20]")]
+    html = render_report(
+        [effort], report_rows(predictions, flags, [effort]), flags, figures, report_id="test", lang=lang
+    )
+    assert f"<td>{name}</td>" in html
+
+
 def test_a_silent_criterion_is_named_not_mentioned_and_an_unknown_language_is_refused(tmp_path):
     from pipeline.errors import EvidensError
     from pipeline.outputs.report.i18n import translations

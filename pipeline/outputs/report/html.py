@@ -25,6 +25,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
+from babel.support import Translations
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from pipeline.io import atomic_write_text
@@ -47,17 +48,25 @@ MAX_POINT_LABELS = 15
 MAX_CHANGES_SHOWN = 200  # of each kind (new, changed, resolved) in the report; changes.json has them all
 
 
-def claimed_vs_supported_png(summaries: Sequence[EffortSummary]) -> str:
+def claimed_vs_supported_png(summaries: Sequence[EffortSummary], words: Translations) -> str:
     """One point per effort: the score its self-assessed answers give against the score the model's
-    probabilities give, both on the page's 0-5 scale. Points below the diagonal claim more than the text
-    supports. The figure has a fixed size, so it reads the same for two efforts or two hundred. Base64 PNG."""
+    probabilities give, both on the page's 0-5 scale, labelled in the report's language (`words`). Points below
+    the diagonal claim more than the text supports. The figure has a fixed size, so it reads the same for two
+    efforts or two hundred. Base64 PNG."""
     points = [
         (s.claimed, s.supported, s.municipality or s.effort_id)
         for s in summaries
         if s.claimed is not None and s.supported is not None
     ]
     figure, axis = plt.subplots(figsize=(5.2, 4.6))
-    axis.plot([0, 5], [0, 5], color="#9aa3b2", linewidth=1, linestyle="--", label="supported = claimed")
+    axis.plot(
+        [0, 5],
+        [0, 5],
+        color="#9aa3b2",
+        linewidth=1,
+        linestyle="--",
+        label=words.gettext("supported = claimed"),
+    )
     axis.scatter([p[0] for p in points], [p[1] for p in points], s=36, color="#1f77b4", zorder=3)
     if len(points) <= MAX_POINT_LABELS:
         for claimed, predicted, name in points:
@@ -71,9 +80,12 @@ def claimed_vs_supported_png(summaries: Sequence[EffortSummary]) -> str:
             )
     axis.set_xlim(0, 5.2)
     axis.set_ylim(0, 5.2)
-    axis.set_xlabel("claimed score (the self-assessed answers)")
-    axis.set_ylabel("supported score (the model's expected points)")
-    axis.set_title(f"Claimed against supported score, {len(points)} efforts", fontsize=10)
+    axis.set_xlabel(words.gettext("claimed score (the self-assessed answers)"))
+    axis.set_ylabel(words.gettext("supported score (the model's expected points)"))
+    axis.set_title(
+        words.gettext("Claimed against supported score, %(efforts)s efforts") % {"efforts": len(points)},
+        fontsize=10,
+    )
     axis.legend(fontsize=8, loc="lower right")
     figure.tight_layout()
     buffer = io.BytesIO()
@@ -139,7 +151,7 @@ def render_report(
         verdict_columns=VERDICT_COLUMNS,
         formula_starts=FORMULA_STARTS,
         escape=ESCAPE,
-        plot_png=claimed_vs_supported_png(summaries) if summaries else "",
+        plot_png=claimed_vs_supported_png(summaries, words) if summaries else "",
         figures=figures,
         themes=themes,
         notes=notes,
