@@ -133,7 +133,9 @@ def test_report_sorts_filters_keeps_decisions_and_exports_them(report_file, labe
         assert page.title().startswith("evidens")
         assert page.evaluate("window.__pwned") is None  # neither <script> nor onerror ran
         assert INJECTED[0] in page.inner_text("body") and INJECTED[1] in page.inner_text("body")
-        assert "baseline: majority answer" in page.inner_text("#honest-figures")
+        assert "grundlinje: det hyppigste svar" in page.inner_text(
+            "#honest-figures"
+        )  # predictor names in Danish
 
         # flagged only by default, most suspicious first
         confidences = [float(t) for t in _sort_values(page, 1)]
