@@ -31,7 +31,7 @@ from pipeline.corpus import EFFORTS_FILE, load_efforts
 from pipeline.embed.cache import CachedEmbedder
 from pipeline.errors import EvidensError
 from pipeline.evidence.segment import MAX_SENTENCE_CHARS, bounded_pieces
-from pipeline.ingest.readers import load_page
+from pipeline.ingest.readers import read_page, read_page_file
 from pipeline.tables import FORMULA_STARTS, csv_records, neutralise, read_csv, restore
 
 HOSTILE_ITEM = '=HYPERLINK("http://x","klik") borgere får samtaler'
@@ -563,7 +563,7 @@ def test_a_few_bad_bytes_keep_the_rest_of_a_utf8_page_with_a_warning(tmp_path):
     position = data.index(b"Kommunens beskrivelse")
     damaged = data[:position] + b"\xe6\xf8\xe5 " + data[position:]  # three Latin-1 bytes inside UTF-8
     (tmp_path / "damaged.txt").write_bytes(damaged)
-    text, warnings = load_page(tmp_path / "damaged.txt")
+    text, warnings, _ = read_page_file(tmp_path / "damaged.txt")
     assert "Tårnby" in text and "\ufffd" in text
     assert len(warnings) == 1 and f"byte offset {position}" in warnings[0]
     from pipeline.ingest import ingest_paths
@@ -577,7 +577,7 @@ def test_utf16_with_a_bom_and_cp1252_read_as_the_same_page(tmp_path, encoding):
     text = TAARNBY.read_text(encoding="utf-8")
     data = text.encode(encoding) if encoding != "utf-16-be" else b"\xfe\xff" + text.encode(encoding)
     (tmp_path / "page.txt").write_bytes(data)
-    assert load_page(tmp_path / "page.txt")[0] == load_page(TAARNBY)[0]
+    assert read_page(tmp_path / "page.txt") == read_page(TAARNBY)
 
 
 @pytest.mark.slow  # real e5 (the fast tier never loads it)
@@ -1024,7 +1024,7 @@ def test_property_any_text_parses_or_is_rejected_with_a_reason(tmp_path_factory,
     page = tmp_path_factory.mktemp("page") / "page.txt"
     page.write_bytes(raw)
     try:
-        load_page(page)
+        read_page_file(page)
     except UnreadableFile as error:
         assert str(error).strip()
 

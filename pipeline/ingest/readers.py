@@ -129,16 +129,9 @@ def read_page_file(path: Path) -> PageFile:
     return PageFile(text, warnings, page_link(path, html))
 
 
-def load_page(path: Path) -> tuple[str, list[str]]:
-    """One page file as normalised text, with the warnings of its decoding; raise UnreadableFile with the
-    reason."""
-    page = read_page_file(path)
-    return page.text, page.warnings
-
-
 def read_page(path: Path) -> str:
-    """One page file as normalised text (decoding warnings dropped: use load_page to keep them)."""
-    return load_page(path)[0]
+    """One page file as normalised text (warnings and link dropped: read_page_file keeps them)."""
+    return read_page_file(path).text
 
 
 def collect_files(paths: list[Path]) -> list[Path]:
