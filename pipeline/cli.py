@@ -503,7 +503,7 @@ def _evaluate(efforts, model, heads: tuple[str, ...], answers: dict, statement_g
         raise EvidensError(str(error)) from None
 
 
-def _print_evaluation(evaluation) -> None:
+def _print_evaluation(evaluation, labels: Path) -> None:
     from pipeline.judgement.evaluate import markdown_table
     from pipeline.records import ANSWER_ORDER
 
@@ -516,15 +516,24 @@ def _print_evaluation(evaluation) -> None:
     typer.echo(str(evaluation.confusion[evaluation.model_name]))
     typer.echo("\nrequirement comparison (rows) against the self-assessed answer (columns):")
     typer.echo(evaluation.outcome_table().to_string())
-    _print_text_target(evaluation)
+    _print_text_target(evaluation, labels)
 
 
-def _print_text_target(evaluation) -> None:
+def _print_text_target(evaluation, labels: Path) -> None:
     from pipeline.judgement.evaluate import markdown_table
+    from pipeline.outputs.review import current_verdicts, load_verdicts
 
     if not evaluation.text_metrics:
+        judged = {(j.unit.effort_id, j.unit.criterion_id) for j in evaluation.judgements}
+        verdicts = sum(key in judged for key in current_verdicts(load_verdicts(labels)))
         typer.echo(
-            "\nsecond target (what the text supports): no analysts' verdicts yet (evidens review import)"
+            "\nsecond target (what the text supports): "
+            + (
+                f"none of the {verdicts} analysts' verdicts on these answers says which answer the text supports "
+                "(a confirm leaves it unsaid): nothing to score"
+                if verdicts
+                else "no analysts' verdicts yet (evidens review import)"
+            )
         )
         return
     typer.echo(
@@ -616,7 +625,7 @@ def evaluate(model_options: ModelOptions, tracking_options: TrackingOptions) -> 
         tracking.LabelledData(model_options.corpus, labels),
         efforts,
     )
-    _print_evaluation(evaluation)
+    _print_evaluation(evaluation, labels)
     _err(f"MLflow run {run_id} in {uri}")
 
 

@@ -142,6 +142,27 @@ def test_text_answers_follow_the_current_verdict(labelled_efforts):
     }  # confirm says the claim is wrong, not what is right: no text answer
 
 
+def test_evaluation_says_when_only_confirms_leave_the_text_target_empty(labels, answers, tmp_path, capsys):
+    from types import SimpleNamespace
+
+    from pipeline.cli import _print_text_target
+
+    judged = [
+        SimpleNamespace(unit=SimpleNamespace(effort_id=r["effort_id"], criterion_id=r["criterion_id"]))
+        for r in answers
+    ]
+    evaluation = SimpleNamespace(text_metrics={}, judgements=judged)
+    _print_text_target(evaluation, labels)
+    assert "no analysts' verdicts yet" in capsys.readouterr().out
+    exported = tmp_path / "verdicts.csv"
+    exported.write_text(verdict_lines(answers, ("confirm", "", ""), ("confirm", "", "")), encoding="utf-8")
+    assert invoke("review", "import", str(exported), "--labels", str(labels)).exit_code == 0
+    _print_text_target(evaluation, labels)
+    said = capsys.readouterr().out
+    assert "none of the 2 analysts' verdicts" in said
+    assert "yet" not in said
+
+
 @pytest.mark.slow  # an MLflow store (its migrations take seconds) or a second process
 def test_both_targets_are_scored_and_a_text_target_head_fits_the_verdicts(labelled_efforts):
     units = [
