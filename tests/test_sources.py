@@ -92,6 +92,19 @@ def test_a_refused_canonical_link_falls_back_to_og_url(tmp_path):
     assert _link(tmp_path, "a.html", _html_page(head)).source_url == "http://og.example/"
 
 
+def test_a_duplicate_with_another_source_link_is_named_on_the_kept_record(tmp_path):
+    for name, url in (("a.txt", "https://kommune.dk/indsats/a"), ("b.txt", "https://other.dk/b")):
+        (tmp_path / name).write_text(PAGE, encoding="utf-8")
+        (tmp_path / name.replace(".txt", ".meta.json")).write_text(json.dumps({"url": url}), encoding="utf-8")
+    (tmp_path / "c.txt").write_text(PAGE, encoding="utf-8")  # the same page without a link: nothing to say
+    result = ingest_paths([tmp_path])
+    [effort] = result.efforts
+    assert [source for source, _ in result.duplicates] == [str(tmp_path / "b.txt"), str(tmp_path / "c.txt")]
+    assert effort.source_url == "https://kommune.dk/indsats/a"
+    [warning] = [w for w in effort.warnings if "same content" in w]
+    assert "b.txt" in warning and "https://other.dk/b" in warning and "a.txt" in warning
+
+
 def test_a_page_without_any_has_neither(tmp_path):
     assert _link(tmp_path, "a.txt", PAGE) == _link(tmp_path, "b.html", _html_page("<title>x</title>"))
     assert _link(tmp_path, "a.txt", PAGE).source_url is None and _link(tmp_path, "a.txt", PAGE).warnings == ()

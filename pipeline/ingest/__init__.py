@@ -149,9 +149,10 @@ def iter_ingest(files: Iterable[Path]) -> Iterator[tuple[Path, list[Effort] | Re
 
 
 def ingest_paths(paths: list[Path]) -> IngestResult:
-    """Ingest files and folders; a page met twice (same content) is kept once and counted as a duplicate."""
+    """Ingest files and folders; a page met twice (same content) is kept once and counted as a duplicate. A
+    duplicate's other source link is not lost in silence: the kept record carries a warning that names it."""
     result = IngestResult()
-    seen: dict[str, str] = {}
+    seen: dict[str, tuple[str, Effort]] = {}  # effort_id -> (source, the record kept)
     for path, outcome in iter_ingest(collect_files(paths)):
         result.files_read += 1
         if isinstance(outcome, Rejection):
@@ -159,8 +160,15 @@ def ingest_paths(paths: list[Path]) -> IngestResult:
             continue
         fresh = [effort for effort in outcome if effort.effort_id not in seen]
         if len(fresh) < len(outcome):
-            first_seen = next(seen[e.effort_id] for e in outcome if e.effort_id in seen)
+            first_seen = next(seen[e.effort_id][0] for e in outcome if e.effort_id in seen)
             result.duplicates.append((str(path), first_seen))
-        seen.update((effort.effort_id, str(path)) for effort in fresh)
+        for effort in outcome:
+            source, kept = seen.get(effort.effort_id, (str(path), effort))
+            if kept is not effort and effort.source_url and effort.source_url != kept.source_url:
+                kept.warnings.append(
+                    f"{path} has the same content with another source link ({effort.source_url}); "
+                    f"the link read with {source} is kept"
+                )
+        seen.update((effort.effort_id, (str(path), effort)) for effort in fresh)
         result.efforts.extend(fresh)
     return result
