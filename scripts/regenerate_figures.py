@@ -63,6 +63,7 @@ FIGURES = (
     Figure("stated_eval.txt", ("pipeline.judgement.stated_eval", "--cache", "{cache}"), quick=False),
     Figure("themes_eval.txt", ("pipeline.themes.evaluate", "--cache", "{cache}"), quick=False),
     Figure("criteria_alignment.txt", ("pipeline.ingest.alignment",), quick=False),
+    Figure("layout_eval.txt", ("pipeline.judgement.layout_eval", "--cache", "{cache}"), quick=False),
 )
 
 
@@ -189,6 +190,7 @@ BLOCKS: dict[str, Callable[[Path], str]] = {
     "criteria_alignment": _table("criteria_alignment.txt", 0),
     "evidence": _table("evidence_eval.txt", 0),
     "stated_eval": _table("stated_eval.txt", 0),
+    "layout_eval": _table("layout_eval.txt", 0),
     "evaluation": _table("evaluation.txt", 0),
     "flags": _flag_counts,
     "support_flagged": _support("flagged"),

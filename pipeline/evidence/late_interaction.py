@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -85,7 +85,7 @@ def phrases(text: str, vocabulary: Vocabulary, size: int = PHRASE_WORDS) -> list
     overlapping by half; one piece for a short criterion."""
     from pipeline.requirements import content_words
 
-    words = list(dict.fromkeys(_role(w, vocabulary) for w in content_words(normalise_text(text))))
+    words = list(dict.fromkeys(role_word(w, vocabulary) for w in content_words(normalise_text(text))))
     if len(words) <= size:
         return [" ".join(words)] if words else []
     step = max(size // 2, 1)
@@ -94,7 +94,7 @@ def phrases(text: str, vocabulary: Vocabulary, size: int = PHRASE_WORDS) -> list
     )
 
 
-def _role(word: str, vocabulary: Vocabulary) -> str:
+def role_word(word: str, vocabulary: Vocabulary) -> str:
     """A role's name as the one role it is (other words unchanged)."""
     canonical = vocabulary.normalise(word)
     return canonical if canonical in vocabulary.roles else word
@@ -109,7 +109,7 @@ def windows(
     steady (docs/stated_eval.txt)."""
     texts, owners = [], []
     for position, sentence in enumerate(sentences):
-        words = [_role(w, vocabulary) for w in words_of(sentence.text)]
+        words = [role_word(w, vocabulary) for w in words_of(sentence.text)]
         starts = list(range(0, max(len(words) - size, 0) + 1, size)) if words else []
         if starts and starts[-1] + size < len(words):
             starts.append(len(words) - size)
@@ -117,6 +117,10 @@ def windows(
             texts.append(" ".join(words[start : start + size]))
             owners.append(position)
     return texts, owners
+
+
+WindowCut = Callable[[Sequence[Sentence], Vocabulary], tuple[list[str], list[int]]]  # like `windows`
+PhraseCut = Callable[[str, Vocabulary], list[str]]  # like `phrases`
 
 
 # -- the page's scores for every criterion --------------------------------------------------------------------
@@ -178,8 +182,11 @@ def score_page(
     embedder: Embedder,
     vocabulary: Vocabulary | None = None,
     weights: Mapping[str, float] | None = None,
+    cut_windows: WindowCut = windows,
+    cut_phrases: PhraseCut = phrases,
 ) -> PageScores:
-    """Every score of every criterion on one page (its non-heading sentences)."""
+    """Every score of every criterion on one page (its non-heading sentences). `cut_windows` and `cut_phrases`
+    are the shipped cuts unless a comparison (benchmarks/window_layouts.py) passes others."""
     from pipeline.evidence.retrieval import bm25_scores, part_tokens
 
     vocabulary = load_vocabulary() if vocabulary is None else vocabulary
@@ -191,12 +198,12 @@ def score_page(
     match = np.zeros((n, m))
     if not body or not ids:
         return PageScores(effort_id, ids, raw, match)
-    window_texts, owners = windows(body, vocabulary)
+    window_texts, owners = cut_windows(body, vocabulary)
     owner = np.array(owners)
     texts = [normalise_text(s.text) for s in body]
     window_vectors = embedder.embed(window_texts, "passage")
     sentence_vectors = embedder.embed(texts, "passage")
-    criterion_phrases = [phrases(criteria_texts[i], vocabulary) or [criteria_texts[i]] for i in ids]
+    criterion_phrases = [cut_phrases(criteria_texts[i], vocabulary) or [criteria_texts[i]] for i in ids]
     flat = list(dict.fromkeys(p for ps in criterion_phrases for p in ps))
     phrase_vectors = dict(zip(flat, embedder.embed(flat, "query"), strict=True))
     query_vectors = embedder.embed([criteria_texts[i] for i in ids], "query")

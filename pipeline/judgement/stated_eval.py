@@ -54,9 +54,10 @@ def fold_of(source_file: str) -> str:
 
 
 def page_scores(
-    corpus: Path, labels: Path, embedder_name: str, cache: Path | None, vocabulary=None
+    corpus: Path, labels: Path, embedder_name: str, cache: Path | None, vocabulary=None, **cuts
 ) -> dict[str, PageScores]:
-    """Every criterion of the catalogue scored on every record of the corpus."""
+    """Every criterion of the catalogue scored on every record of the corpus (`cuts`: `score_page`'s
+    cut_windows and cut_phrases, for a comparison)."""
     from pipeline.corpus import load_efforts
     from pipeline.evidence.retrieval import dense_embedder, fit_lexical
     from pipeline.evidence.segment import segment_efforts
@@ -72,7 +73,9 @@ def page_scores(
     for s in sentences:
         by_effort.setdefault(s.effort_id, []).append(s)
     return {
-        e.effort_id: score_page(e.effort_id, by_effort.get(e.effort_id, []), texts, embedder, vocabulary)
+        e.effort_id: score_page(
+            e.effort_id, by_effort.get(e.effort_id, []), texts, embedder, vocabulary, **cuts
+        )
         for e in efforts
     }
 
