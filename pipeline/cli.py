@@ -374,7 +374,22 @@ ModelUriOption = Annotated[
 LabelsOption = Annotated[
     Path, typer.Option(help="Folder with criteria.csv, answers.csv and the analysts' verdicts.csv.")
 ]
-LangOption = Annotated[ReportLanguage, typer.Option(help="Language of report.html: da (Danish) or en.")]
+
+
+def _check_language(code: str) -> str:
+    if code not in ReportLanguage.__members__:
+        raise typer.BadParameter(
+            f"unknown language {code!r} (expected one of {', '.join(ReportLanguage.__members__)})"
+        )
+    return code
+
+
+LangOption = Annotated[
+    str,
+    typer.Option(
+        help="Language of report.html: da (Danish) or en.", metavar="da|en", callback=_check_language
+    ),
+]
 TargetOption = Annotated[
     str,
     typer.Option(
@@ -718,7 +733,7 @@ def flag(
     out: Annotated[
         Path, typer.Option(help="Folder for predictions.csv, flags.csv and report.html.")
     ] = DEFAULT_REPORTS,
-    lang: LangOption = DEFAULT_REPORT_LANGUAGE,
+    lang: LangOption = DEFAULT_REPORT_LANGUAGE.value,
 ) -> None:
     """Flag the self-assessed answers that the page's text does not support, and write the HTML report.
 
@@ -730,7 +745,7 @@ def flag(
     _err("predicting every labelled effort out of fold ...")
     answers = _text_answers(labels, efforts)
     evaluation = _evaluate(efforts, model, (model.head,), answers, _statement_gold(labels))
-    _write_flags(efforts, evaluation, out, labels, lang.value)
+    _write_flags(efforts, evaluation, out, labels, lang)
 
 
 def _write_flags(efforts, evaluation, out: Path, labels: Path, lang: str) -> None:
@@ -888,7 +903,7 @@ def batch(
             help="Move the results of edited or deleted inputs to OUT/history/ instead of dropping them."
         ),
     ] = False,
-    lang: LangOption = DEFAULT_REPORT_LANGUAGE,
+    lang: LangOption = DEFAULT_REPORT_LANGUAGE.value,
 ) -> None:
     """Ingest, predict and flag new pages incrementally; a killed run resumes to the uninterrupted result.
 
@@ -900,7 +915,7 @@ def batch(
 
     tracking.configure(tracking_uri, create=False)
     summary = run_batch(
-        input_dir, out, model, cache, keep_deleted=keep_deleted, keep_history=keep_history, lang=lang.value
+        input_dir, out, model, cache, keep_deleted=keep_deleted, keep_history=keep_history, lang=lang
     )
     for source in summary.rejected_inputs:
         _err(f"  rejected: {source}")
@@ -921,7 +936,7 @@ def run(
     ] = DEFAULT_REPORTS,
     tracking_uri: TrackingUri = None,
     cache: CacheOption = DEFAULT_CACHE,
-    lang: LangOption = DEFAULT_REPORT_LANGUAGE,
+    lang: LangOption = DEFAULT_REPORT_LANGUAGE.value,
 ) -> None:
     """The main job: ingest, train (evaluated and tracked in MLflow), themes, then out-of-fold predictions,
     flags and the report."""
@@ -938,7 +953,7 @@ def run(
             ),
         ),
         ("themes", lambda: themes(corpus=corpus, out=out, cache=cache)),
-        ("flag", lambda: _write_flags(_labelled(corpus, 2), trained["evaluation"], out, labels, lang.value)),
+        ("flag", lambda: _write_flags(_labelled(corpus, 2), trained["evaluation"], out, labels, lang)),
     ]
     rejected = False
     for name, step in steps:

@@ -121,6 +121,10 @@ def test_the_default_silent_prior_keeps_its_text():
         (["train", "--prior", "Ja=1,Maybe=2"], ["--prior", "unknown answer 'Maybe'", "evidens train --help"]),
         (["evaluate", "--no-such-option"], ["No such option: --no-such-option", "evidens evaluate --help"]),
         (["flag", "--head", "nope"], ["--head", "unknown head 'nope'"]),
+        (
+            ["batch", "in", "--out", "out", "--lang", "fr"],
+            ["--lang", "unknown language 'fr' (expected one of da, en)"],
+        ),
         (["no-such-command"], ["No such command", "evidens --help"]),
     ],
 )
