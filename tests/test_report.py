@@ -14,7 +14,7 @@ from scaffolding import browser_page, chromium_path
 from pipeline.judgement.evaluate import leave_one_effort_out
 from pipeline.judgement.model import EvidensModel
 from pipeline.outputs.flags import all_flags
-from pipeline.outputs.report import ReportRow, write_report
+from pipeline.outputs.report import ReportContent, ReportRow, write_report
 from pipeline.outputs.report.rows import highlighted, honest_figures, report_rows
 from pipeline.outputs.review import VERDICT_COLUMNS, read_verdicts
 from pipeline.records import ANSWER_ORDER, Effort, Sections
@@ -68,7 +68,8 @@ def report_file(report_parts, labelled_efforts, tmp_path_factory):
         )
     path = tmp_path_factory.mktemp("report") / "report.html"
     figures = honest_figures(evaluation.metrics, evaluation.model_name)
-    write_report(path, [*labelled_efforts, hostile], rows, flags, figures=figures)
+    with ReportContent.of([*labelled_efforts, hostile], rows, flags) as content:
+        write_report(path, content, figures=figures)
     return path
 
 
@@ -494,9 +495,8 @@ def test_the_honest_figures_name_their_predictors_in_the_report_language(lang, n
 
     effort, predictions, flags = _generated_page("generated-a", "Genereret Kommune")
     figures = [("model (rules head)", "0.28 [0.16, 0.41]", "0.05 [-0.08, 0.20]")]
-    html = render_report(
-        [effort], report_rows(predictions, flags, [effort]), flags, figures, report_id="test", lang=lang
-    )
+    with ReportContent.of([effort], report_rows(predictions, flags, [effort]), flags) as content:
+        html = "".join(render_report(content, figures, report_id="test", lang=lang))
     assert f"<td>{name}</td>" in html
 
 
@@ -510,7 +510,8 @@ def test_a_silent_criterion_is_named_not_mentioned_and_an_unknown_language_is_re
     )
     rows = report_rows(predictions, flags, [effort])
     path = tmp_path / "report.html"
-    write_report(path, [effort], rows, flags)
+    with ReportContent.of([effort], rows, flags) as content:
+        write_report(path, content)
     text = _visible_text(path.read_text(encoding="utf-8"))
     assert "ikke nævnt" in text and "0,30" not in text
     with pytest.raises(EvidensError, match=r"^unknown report language 'fr' \(expected one of da, en\)$"):
@@ -540,9 +541,9 @@ def test_imported_verdicts_are_on_their_rows_and_counted_before_any_script_runs(
         "generated-a", "crit-1", "correct", "Delvist", "tjekket", "AB", "2026-11-24T09:00:00+00:00"
     )
     path = tmp_path / "report.html"
-    write_report(
-        path, [effort], report_rows(predictions, flags, [effort]), flags, verdicts={verdict.key: verdict}
-    )
+    rows = report_rows(predictions, flags, [effort])
+    with ReportContent.of([effort], rows, flags, verdicts={verdict.key: verdict}) as content:
+        write_report(path, content)
     html = path.read_text(encoding="utf-8")
     assert '<b id="decided-count">1</b>' in html
     assert "Importeret: <b>rettet</b> (Delvist) · AB · " in html
