@@ -701,3 +701,39 @@ def test_a_quote_opens_in_its_section_with_the_sentence_marked(tmp_path):
         page.keyboard.press("j")
         page.keyboard.press("o")  # the key opens the current row's first quote
         assert dialog.is_visible() and dialog.locator("mark").count() == 1
+
+
+def test_a_report_gathered_page_by_page_is_the_report_of_all_pages_at_once():
+    """A batch adds its pages to the report one at a time (ReportContent.add, the rows spooled to disk): the
+    rows sorted across pages, the summaries, the counts and the imported verdicts come out as they do from all
+    pages at once."""
+    from pipeline.outputs.report import render_report
+    from pipeline.outputs.review import Verdict
+
+    pages = [
+        _generated_page(effort_id, municipality)
+        for effort_id, municipality in [
+            ("generated-a", "Genereret Kommune"),
+            ("generated-b", "Anden Genereret Kommune"),
+            ("generated-c", "Genereret Kommune"),
+        ]
+    ]
+    effort, predictions, flags = pages[1]
+    pages[1] = effort, predictions, [flags[0].model_copy(update={"confidence": 0.9}), flags[1]]
+    verdict = Verdict(
+        "generated-b", "crit-1", "correct", "Delvist", "tjekket", "AB", "2026-11-24T09:00:00+00:00"
+    )
+    efforts = [effort for effort, _, _ in pages]
+    predictions = [p for _, page_predictions, _ in pages for p in page_predictions]
+    flags = [f for _, _, page_flags in pages for f in page_flags]
+    rows = report_rows(predictions, flags, efforts)
+    with ReportContent.of(efforts, rows, flags, {verdict.key: verdict}) as content:
+        at_once = "".join(render_report(content, report_id="test"))
+    with ReportContent({verdict.key: verdict}) as content:
+        for effort, page_predictions, page_flags in pages:
+            content.add([effort], report_rows(page_predictions, page_flags, [effort]), page_flags)
+        page_by_page = "".join(render_report(content, report_id="test"))
+    assert page_by_page == at_once
+    triage = at_once[at_once.index('id="triage"') :]
+    assert triage.index('data-effort="generated-b"') < triage.index('data-effort="generated-a"')
+    assert '<b id="decided-count">1</b>' in at_once
