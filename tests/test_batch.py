@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import csv
+import gc
 import json
 import os
 import signal
 import subprocess
 import sys
 import time
+from collections import Counter
 
 import pytest
 from conftest import REPO, TAARNBY, batch_outputs, make_effort_page, run_cli
@@ -122,3 +125,47 @@ def test_a_page_that_fails_is_rejected_and_the_batch_goes_on(tmp_path, monkeypat
     assert "could not be processed (RuntimeError: simulated failure)" in rejection["reason"]
     efforts = (tmp_path / "out" / "efforts.jsonl").read_text(encoding="utf-8").splitlines()
     assert len(efforts) == 1 and "Odsherred" in efforts[0]
+
+
+def test_a_batch_streams_its_report_holding_no_page_of_it(tmp_path, monkeypatch, fake_model):
+    """Before: the batch held every assessed page's efforts, predictions and flags to build the report's rows,
+    and rendered the report as one string before writing it, so its peak memory grew with the pages (+32% from
+    200 to 1,000 pages). Now each page's rows are spooled as the page is read and the report is written while
+    its rows are read back: when the report starts no row and no page's predictions beyond the last one read
+    are alive, and by the last row the report is already on disk."""
+    import pipeline.outputs.report as report
+    from pipeline.batch import run as batch
+    from pipeline.outputs.report import ReportContent, ReportRow
+    from pipeline.records import Prediction
+
+    class FakeModelScorer(batch.PageScorer):
+        def __init__(self, model_uri, cache=None):
+            self.model = fake_model
+
+    def alive(kind: type) -> int:
+        gc.collect()
+        return sum(type(thing) is kind for thing in gc.get_objects())
+
+    out, seen = tmp_path / "out", {}
+    written, reading_rows = report.write_report, ReportContent.rows
+
+    def write_report(*args, **kwargs):
+        seen["rows"], seen["predictions"] = alive(ReportRow), alive(Prediction) - seen["predictions"]
+        written(*args, **kwargs)
+
+    def rows(content):
+        for row in reading_rows(content):
+            seen["on disk"] = sum(p.stat().st_size for p in out.glob(".report.html.*.tmp"))
+            yield row
+
+    monkeypatch.setattr(batch, "PageScorer", FakeModelScorer)
+    monkeypatch.setattr(report, "write_report", write_report)
+    monkeypatch.setattr(ReportContent, "rows", rows)
+    write_varied_pages(SOURCES, tmp_path / "in", 6)
+    seen["predictions"] = alive(Prediction)
+    batch.run_batch(tmp_path / "in", out, "unused")
+    with (out / "predictions.csv").open(encoding="utf-8") as table:
+        per_page = Counter(row["effort_id"] for row in csv.DictReader(table))
+    assert len(per_page) == 6 and seen["rows"] == 0
+    assert seen["predictions"] <= max(per_page.values())  # the last page read, at most
+    assert seen["on disk"] > 0

@@ -11,7 +11,7 @@ from conftest import ODSHERRED, TAARNBY, run_cli
 from pipeline.batch import run as batch
 from pipeline.outputs.changes import FlagState, RunFlags, RunInfo, flag_changes
 from pipeline.outputs.flags import score_mismatches
-from pipeline.outputs.report import render_report
+from pipeline.outputs.report import ReportContent, render_report
 from pipeline.outputs.report.rows import report_rows
 from pipeline.records import Effort, Flag, Prediction
 
@@ -115,7 +115,8 @@ def _report(changes=None, source_url="https://www.nyby.dk/indsats?a=1&b=2", lang
     )
     flag = Flag(**_flag(effort_id=effort.effort_id, item=HOSTILE).model_dump(exclude={"source"}))
     rows = report_rows([prediction], [flag], [effort])
-    return render_report([effort], rows, [flag], changes=changes, report_id="test", lang=lang)
+    with ReportContent.of([effort], rows, [flag]) as content:
+        return "".join(render_report(content, changes=changes, report_id="test", lang=lang))
 
 
 def test_the_report_links_the_live_page_with_its_retrieval_date():

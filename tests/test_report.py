@@ -14,7 +14,7 @@ from scaffolding import browser_page, chromium_path
 from pipeline.judgement.evaluate import leave_one_effort_out
 from pipeline.judgement.model import EvidensModel
 from pipeline.outputs.flags import all_flags
-from pipeline.outputs.report import ReportRow, write_report
+from pipeline.outputs.report import ReportContent, ReportRow, write_report
 from pipeline.outputs.report.rows import highlighted, honest_figures, report_rows
 from pipeline.outputs.review import VERDICT_COLUMNS, read_verdicts
 from pipeline.records import ANSWER_ORDER, Effort, Sections
@@ -68,7 +68,8 @@ def report_file(report_parts, labelled_efforts, tmp_path_factory):
         )
     path = tmp_path_factory.mktemp("report") / "report.html"
     figures = honest_figures(evaluation.metrics, evaluation.model_name)
-    write_report(path, [*labelled_efforts, hostile], rows, flags, figures=figures)
+    with ReportContent.of([*labelled_efforts, hostile], rows, flags) as content:
+        write_report(path, content, figures=figures)
     return path
 
 
@@ -494,9 +495,8 @@ def test_the_honest_figures_name_their_predictors_in_the_report_language(lang, n
 
     effort, predictions, flags = _generated_page("generated-a", "Genereret Kommune")
     figures = [("model (rules head)", "0.28 [0.16, 0.41]", "0.05 [-0.08, 0.20]")]
-    html = render_report(
-        [effort], report_rows(predictions, flags, [effort]), flags, figures, report_id="test", lang=lang
-    )
+    with ReportContent.of([effort], report_rows(predictions, flags, [effort]), flags) as content:
+        html = "".join(render_report(content, figures, report_id="test", lang=lang))
     assert f"<td>{name}</td>" in html
 
 
@@ -510,7 +510,8 @@ def test_a_silent_criterion_is_named_not_mentioned_and_an_unknown_language_is_re
     )
     rows = report_rows(predictions, flags, [effort])
     path = tmp_path / "report.html"
-    write_report(path, [effort], rows, flags)
+    with ReportContent.of([effort], rows, flags) as content:
+        write_report(path, content)
     text = _visible_text(path.read_text(encoding="utf-8"))
     assert "ikke nævnt" in text and "0,30" not in text
     with pytest.raises(EvidensError, match=r"^unknown report language 'fr' \(expected one of da, en\)$"):
@@ -540,9 +541,9 @@ def test_imported_verdicts_are_on_their_rows_and_counted_before_any_script_runs(
         "generated-a", "crit-1", "correct", "Delvist", "tjekket", "AB", "2026-11-24T09:00:00+00:00"
     )
     path = tmp_path / "report.html"
-    write_report(
-        path, [effort], report_rows(predictions, flags, [effort]), flags, verdicts={verdict.key: verdict}
-    )
+    rows = report_rows(predictions, flags, [effort])
+    with ReportContent.of([effort], rows, flags, verdicts={verdict.key: verdict}) as content:
+        write_report(path, content)
     html = path.read_text(encoding="utf-8")
     assert '<b id="decided-count">1</b>' in html
     assert "Importeret: <b>rettet</b> (Delvist) · AB · " in html
@@ -700,3 +701,39 @@ def test_a_quote_opens_in_its_section_with_the_sentence_marked(tmp_path):
         page.keyboard.press("j")
         page.keyboard.press("o")  # the key opens the current row's first quote
         assert dialog.is_visible() and dialog.locator("mark").count() == 1
+
+
+def test_a_report_gathered_page_by_page_is_the_report_of_all_pages_at_once():
+    """A batch adds its pages to the report one at a time (ReportContent.add, the rows spooled to disk): the
+    rows sorted across pages, the summaries, the counts and the imported verdicts come out as they do from all
+    pages at once."""
+    from pipeline.outputs.report import render_report
+    from pipeline.outputs.review import Verdict
+
+    pages = [
+        _generated_page(effort_id, municipality)
+        for effort_id, municipality in [
+            ("generated-a", "Genereret Kommune"),
+            ("generated-b", "Anden Genereret Kommune"),
+            ("generated-c", "Genereret Kommune"),
+        ]
+    ]
+    effort, predictions, flags = pages[1]
+    pages[1] = effort, predictions, [flags[0].model_copy(update={"confidence": 0.9}), flags[1]]
+    verdict = Verdict(
+        "generated-b", "crit-1", "correct", "Delvist", "tjekket", "AB", "2026-11-24T09:00:00+00:00"
+    )
+    efforts = [effort for effort, _, _ in pages]
+    predictions = [p for _, page_predictions, _ in pages for p in page_predictions]
+    flags = [f for _, _, page_flags in pages for f in page_flags]
+    rows = report_rows(predictions, flags, efforts)
+    with ReportContent.of(efforts, rows, flags, {verdict.key: verdict}) as content:
+        at_once = "".join(render_report(content, report_id="test"))
+    with ReportContent({verdict.key: verdict}) as content:
+        for effort, page_predictions, page_flags in pages:
+            content.add([effort], report_rows(page_predictions, page_flags, [effort]), page_flags)
+        page_by_page = "".join(render_report(content, report_id="test"))
+    assert page_by_page == at_once
+    triage = at_once[at_once.index('id="triage"') :]
+    assert triage.index('data-effort="generated-b"') < triage.index('data-effort="generated-a"')
+    assert '<b id="decided-count">1</b>' in at_once

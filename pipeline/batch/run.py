@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, Field
 
@@ -49,15 +50,11 @@ from pipeline.ingest.source import NO_LINK, PageLink
 from pipeline.io import atomic_path, atomic_write_text
 from pipeline.outputs.changes import FlagChanges, FlagState, RunFlags, RunInfo, flag_changes
 from pipeline.progress import progress
-from pipeline.records import (
-    FLAG_COLUMNS,
-    PREDICTION_COLUMNS,
-    Effort,
-    Flag,
-    Prediction,
-    Rejection,
-)
+from pipeline.records import FLAG_COLUMNS, PREDICTION_COLUMNS, Effort, Flag, Prediction, Rejection
 from pipeline.tables import SafeCsvWriter
+
+if TYPE_CHECKING:  # the report pulls in matplotlib: imported where the outputs are written
+    from pipeline.outputs.report import ReportContent
 
 STATE_DIR = ".pages"
 HISTORY_DIR = "history"
@@ -450,7 +447,9 @@ def _built(out: Path) -> dict | None:
 
 
 def _file_checksum(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+    """The file's SHA-256, read in chunks (a large batch's report runs to tens of megabytes)."""
+    with path.open("rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
 def _outputs_intact(out: Path, checksums: dict[str, str]) -> bool:
@@ -471,13 +470,32 @@ def write_outputs(
     """Rebuild the five outputs and changes.json from these page results, in this order, streaming; return the
     number of efforts, this run's flags and their changes since `previous`. The report names the model that
     made them (`run.model`), shows the changes and is written in `lang`."""
-    from pipeline.outputs.scoring import write_analyst_report
+    from pipeline.outputs.report import ReportContent, write_report
+
+    with ReportContent() as report:
+        efforts_count, flag_states = _write_data_files(out, result_files, report)
+        current = RunFlags(run=run, flags=flag_states)
+        changes = flag_changes(previous, current)
+        atomic_write_text(out / CHANGES, changes.model_dump_json(indent=2) + "\n")
+        write_report(
+            out / "report.html",
+            report,
+            notes=[f"scored by the registered model {run.model}"] if run.model else [],
+            changes=changes,
+            lang=lang,
+        )
+    return efforts_count, current, changes
+
+
+def _write_data_files(
+    out: Path, result_files: Sequence[Path], report: ReportContent
+) -> tuple[int, list[FlagState]]:
+    """efforts.jsonl, predictions.csv, flags.csv and rejected.jsonl, written as the page results are read, one
+    at a time; each assessed page's rows go to `report`. Returns the number of efforts and the flags."""
+    from pipeline.outputs.report.rows import report_rows
 
     efforts_count = 0
     flag_states: list[FlagState] = []
-    report_efforts: list[Effort] = []
-    report_predictions: list[Prediction] = []
-    report_flags: list[Flag] = []
     with (
         atomic_path(out / "efforts.jsonl") as efforts_path,
         atomic_path(out / "predictions.csv") as predictions_path,
@@ -513,19 +531,6 @@ def write_outputs(
             flags.writerows(f.model_dump() for f in result.flags)
             flag_states.extend(FlagState.of(flag, result.source) for flag in result.flags)
             if result.predictions:  # the report shows assessed pages only
-                report_efforts.extend(e for e in result.efforts if e.tests)
-                report_predictions.extend(result.predictions)
-                report_flags.extend(result.flags)
-    current = RunFlags(run=run, flags=flag_states)
-    changes = flag_changes(previous, current)
-    atomic_write_text(out / CHANGES, changes.model_dump_json(indent=2) + "\n")
-    write_analyst_report(
-        out / "report.html",
-        report_efforts,
-        report_predictions,
-        report_flags,
-        notes=[f"scored by the registered model {run.model}"] if run.model else [],
-        changes=changes,
-        lang=lang,
-    )
-    return efforts_count, current, changes
+                assessed = [e for e in result.efforts if e.tests]
+                report.add(assessed, report_rows(result.predictions, result.flags, assessed), result.flags)
+    return efforts_count, flag_states

@@ -4,17 +4,19 @@ files analysts get (predictions.csv, flags.csv, report.html).
 - `score` runs a fitted model on pages (batch, evaluate-pages): criterion ids assigned, predictions, flags;
 - `score_out_of_fold` reads the labelled corpus's out-of-fold predictions from a leave-one-out evaluation
   (flag, run): every page predicted by a model fitted without it;
-- `write_outputs` writes the three files from a `Scored`; `write_analyst_report` is the one place a report is
-  rendered from predictions and flags (batch streams its CSVs page by page and calls it for the report).
+- `write_outputs` writes the three files from a `Scored`; `write_analyst_report` renders a report from
+  predictions and flags held at once (batch gathers its report page by page instead, in a ReportContent, and
+  streams it with the same `write_report`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from pipeline.outputs.flags import all_flags
+from pipeline.outputs.review import Key, Verdict
 from pipeline.records import FLAG_COLUMNS, PREDICTION_COLUMNS, Effort, Flag, Prediction
 from pipeline.tables import write_table
 
@@ -44,16 +46,18 @@ def write_analyst_report(
     efforts: Sequence[Effort],
     predictions: Sequence[Prediction],
     flags: Sequence[Flag],
+    verdicts: Mapping[Key, Verdict] | None = None,
     **extras,
 ) -> None:
-    """report.html from predictions and flags; `extras` (figures, themes, notes) as `render_report` takes.
-    The report's identity is its output folder's, so the analyst's decisions survive a rebuild of that folder
-    and stay out of every other report."""
-    from pipeline.outputs.report import report_identity, write_report
+    """report.html from predictions and flags, with the current imported `verdicts` on their rows; `extras`
+    (figures, themes, notes, lang) as `render_report` takes. The report's identity is its output folder's, so
+    the analyst's decisions survive a rebuild of that folder and stay out of every other report."""
+    from pipeline.outputs.report import ReportContent, write_report
     from pipeline.outputs.report.rows import report_rows
 
     rows = report_rows(predictions, flags, efforts)
-    write_report(path, list(efforts), rows, list(flags), report_id=report_identity(path.parent), **extras)
+    with ReportContent.of(efforts, rows, flags, verdicts) as content:
+        write_report(path, content, **extras)
 
 
 def write_outputs(out: Path, scored: Scored, **extras) -> list[Path]:

@@ -17,8 +17,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import io
-from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import matplotlib
@@ -28,20 +27,14 @@ import matplotlib.pyplot as plt
 from babel.support import Translations
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from pipeline.io import atomic_write_text
+from pipeline.io import atomic_path
 from pipeline.outputs.changes import FlagChanges
 from pipeline.outputs.flags import FLAG_CHECKS
+from pipeline.outputs.report.content import ReportContent
 from pipeline.outputs.report.i18n import DEFAULT_LANGUAGE, decimal, translations
-from pipeline.outputs.report.rows import (
-    EffortSummary,
-    ReportRow,
-    ThemesView,
-    effort_summaries,
-    section_texts,
-    with_verdicts,
-)
-from pipeline.outputs.review import VERDICT_COLUMNS, Key, Verdict
-from pipeline.records import ANSWER_ORDER, Effort, Flag
+from pipeline.outputs.report.rows import EffortSummary, ThemesView
+from pipeline.outputs.review import VERDICT_COLUMNS
+from pipeline.records import ANSWER_ORDER
 from pipeline.tables import ESCAPE, FORMULA_STARTS
 
 MAX_POINT_LABELS = 15
@@ -102,22 +95,19 @@ def report_identity(folder: Path) -> str:
 
 
 def render_report(
-    efforts: Sequence[Effort],
-    rows: Sequence[ReportRow],
-    flags: Sequence[Flag],
+    content: ReportContent,
     figures: Sequence[tuple[str, str, str]] = (),
     themes: ThemesView | None = None,
     notes: Sequence[str] = (),
     changes: FlagChanges | None = None,
     *,
     report_id: str,
-    verdicts: Mapping[Key, Verdict] | None = None,
     lang: str = DEFAULT_LANGUAGE,
-) -> str:
-    """The report's HTML in `lang` (i18n.LANGUAGES). `rows` are shown most suspicious first; `figures` are
-    (predictor, macro-F1 [CI], QWK [CI]) rows for the note at the top; `changes`, a batch run's flags against the
-    previous run's; `report_id` (`report_identity`) keys the decisions in the browser; `verdicts` are the current
-    imported ones (`current_verdicts`), shown on their rows."""
+) -> Iterator[str]:
+    """The report's HTML in `lang` (i18n.LANGUAGES), in chunks as the template yields them: the rows are read
+    from `content` one at a time, never all held. `figures` are (predictor, macro-F1 [CI], QWK [CI]) rows for the
+    note at the top; `changes`, a batch run's flags against the previous run's; `report_id` (`report_identity`)
+    keys the decisions in the browser."""
     environment = Environment(
         loader=PackageLoader("pipeline.outputs.report", "templates"),
         autoescape=select_autoescape(enabled_extensions=("html", "j2"), default=True),
@@ -126,27 +116,20 @@ def render_report(
     words = translations(lang)
     environment.install_gettext_translations(words, newstyle=True)
     environment.filters["decimal"] = lambda value, digits=2: decimal(value, lang, digits)
-    verdicts = verdicts or {}
-    rows = with_verdicts(sorted(rows, key=lambda r: -r.confidence), verdicts)
-    summaries = effort_summaries(efforts, rows, flags)
-    flagged = [r for r in rows if r.reasons]
-    decided = [(verdicts[r.effort_id, r.criterion_id], r) for r in flagged if r.imported]
-    return environment.get_template("report.html.j2").render(
+    summaries = content.summaries()
+    return environment.get_template("report.html.j2").generate(
         lang=lang,
-        rows=rows,
+        rows=content.rows(),
+        counts=content.counts,
         summaries=summaries,
-        sections=section_texts(efforts, rows),
-        imported={r.key: r.imported for r in rows if r.imported},
-        verdicts_note={
-            "decided": len(decided),
-            "flagged": len(flagged),
-            "upheld": sum(not verdict.supports_claim(row.self_assessed) for verdict, row in decided),
-        },
+        sections=content.sections,
+        imported=content.imported,
+        verdicts_note=content.verdicts_note,
         reason_words={reason: words.gettext(check.words) for reason, check in FLAG_CHECKS.items()},
-        flag_counts=Counter(f.reason for f in flags),
-        reasons=sorted({reason for r in rows for reason in r.reasons}),
-        municipalities=sorted({r.municipality for r in rows if r.municipality}),
-        test_kinds=sorted({r.test_kind for r in rows}),
+        flag_counts=content.flag_counts,
+        reasons=sorted(content.reasons),
+        municipalities=sorted(content.municipalities),
+        test_kinds=sorted(content.test_kinds),
         answer_order=ANSWER_ORDER,
         verdict_columns=VERDICT_COLUMNS,
         formula_starts=FORMULA_STARTS,
@@ -161,7 +144,9 @@ def render_report(
     )
 
 
-def write_report(path: Path, *args, report_id: str | None = None, **kwargs) -> None:
-    """Write the report to `path`; its identity is that of the folder it is written to unless given."""
+def write_report(path: Path, content: ReportContent, *args, report_id: str | None = None, **kwargs) -> None:
+    """Stream the report into `path` (atomically, chunk by chunk); its identity is that of the folder it is
+    written to unless given."""
     identity = report_id if report_id is not None else report_identity(path.parent)
-    atomic_write_text(path, render_report(*args, report_id=identity, **kwargs))
+    with atomic_path(path) as temporary, temporary.open("w", encoding="utf-8") as handle:
+        handle.writelines(render_report(content, *args, report_id=identity, **kwargs))

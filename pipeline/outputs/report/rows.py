@@ -1,5 +1,6 @@
 """Assemble what the report shows from one run's predictions and flags: the triage rows (one per answer, most
-suspicious first), a summary per effort, the honest figures, and the theme outputs embedded as data."""
+suspicious first), the quoted sections' texts, the honest figures, and the theme outputs embedded as data (the
+summary per effort is gathered with the rows, in content.py)."""
 
 from __future__ import annotations
 
@@ -12,9 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pipeline.ingest.wording import core_requirement
-from pipeline.outputs.flags import recomputed_score
 from pipeline.outputs.review import VERDICT_COLUMNS, Verdict
-from pipeline.records import ANSWER_ORDER, SCORE_POINTS, Effort, Flag, Prediction
+from pipeline.records import Effort, Flag, Prediction
 from pipeline.requirements import content_words
 from pipeline.stats import with_interval
 from pipeline.textnorm import dehyphenate
@@ -154,49 +154,6 @@ def section_texts(efforts: Sequence[Effort], rows: Sequence[ReportRow]) -> dict[
             if (effort.effort_id, section) in quoted and text:
                 texts[effort.effort_id][section] = dehyphenate(text)
     return dict(texts)
-
-
-def _expected_points(row: ReportRow) -> float:
-    return (
-        row.p_ja * SCORE_POINTS["Ja"]
-        + row.p_delvist * SCORE_POINTS["Delvist"]
-        + row.p_nej * SCORE_POINTS["Nej"]
-    )
-
-
-def effort_summaries(
-    efforts: Sequence[Effort], rows: Sequence[ReportRow], flags: Sequence[Flag]
-) -> list[EffortSummary]:
-    """One summary per effort with answers, the most flagged first."""
-    by_effort: dict[str, list[ReportRow]] = defaultdict(list)
-    for row in rows:
-        by_effort[row.effort_id].append(row)
-    score_flags: dict[str, list[str]] = defaultdict(list)
-    for flag in flags:
-        if flag.reason == "score_mismatch":
-            score_flags[flag.effort_id].append(flag.explanation)
-    summaries = []
-    for effort in efforts:
-        mine = by_effort.get(effort.effort_id, [])
-        if not mine:
-            continue
-        claimed = [r.self_assessed for r in mine if r.self_assessed in ANSWER_ORDER]
-        summaries.append(
-            EffortSummary(
-                effort_id=effort.effort_id,
-                municipality=effort.municipality or "",
-                title=effort.title,
-                answers=len(mine),
-                flagged=sum(bool(r.reasons) for r in mine),
-                claimed=recomputed_score(claimed),
-                supported=round(sum(map(_expected_points, mine)) / len(mine), 1),
-                published=effort.headline_score,
-                score_flags=score_flags[effort.effort_id],
-                source_url=effort.source_url,
-                retrieved_at=effort.retrieved_at,
-            )
-        )
-    return sorted(summaries, key=lambda s: (-s.flagged / s.answers, s.effort_id))
 
 
 def honest_figures(metrics: Mapping[str, Mapping[str, float]], model_name: str) -> list[tuple[str, str, str]]:
