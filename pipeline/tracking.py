@@ -675,12 +675,17 @@ def log_training(
 
 def model_identity(uri: str) -> str:
     """What a model URI names now, without loading the model: the registered version an alias or a version
-    points at, with its run ("evidens/3 run 1f2e..."); the URI itself for a run or a path. A batch keys its
-    stored page results by it, so moving `champion` or naming another version scores the pages again."""
+    points at, with its run ("evidens/3 run 1f2e..."); for a model folder (a path or file:// URI), the URI and
+    the digest of its files, since another model may be put at the same path; the URI itself for a run. A
+    batch keys its stored page results by it, so moving `champion`, naming another version or replacing the
+    model at a path scores the pages again."""
     from mlflow.exceptions import MlflowException
 
-    if not uri.startswith("models:/"):
+    if uri.startswith("runs:/"):
         return uri
+    if not uri.startswith("models:/"):
+        folder = Path(uri.removeprefix("file://"))
+        return f"{uri} sha256 {_folder_digest(folder)}" if folder.is_dir() else uri
     name, _, rest = uri.removeprefix("models:/").partition("/")
     try:
         client = mlflow.MlflowClient()
@@ -699,6 +704,16 @@ def model_identity(uri: str) -> str:
             "train one with `evidens train`, or name a registered one with --model models:/evidens/<version>"
         ) from None
     return f"{version.name}/{version.version} run {version.run_id}"
+
+
+def _folder_digest(folder: Path) -> str:
+    """SHA-256 over the relative names and contents of a model folder's regular files (in name order)."""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):  # regular files (a FIFO is not)
+        digest.update(f"{path.relative_to(folder)}\0".encode())
+        with path.open("rb") as handle:
+            digest.update(hashlib.file_digest(handle, "sha256").digest())
+    return digest.hexdigest()[:16]
 
 
 def load_evidens_model(uri: str) -> EvidensModel:

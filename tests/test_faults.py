@@ -696,6 +696,135 @@ def test_a_damaged_page_result_is_processed_again(tmp_path, fake_scorer):
     assert batch_outputs(out) == whole
 
 
+# --- the second probe's variants (docs/faults.md, "variants"): names, keys, FIFOs, renames, model paths -----
+@contextlib.contextmanager
+def _within(seconds: int):
+    """Fail instead of hanging: SIGALRM interrupts a blocked open() (PEP 475: a raising handler stops the retry)."""
+    import signal
+
+    def expired(*_):
+        raise TimeoutError(f"still blocked after {seconds} s")
+
+    previous = signal.signal(signal.SIGALRM, expired)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def test_a_file_name_that_is_not_utf8_is_rejected_by_name_and_the_rest_written(tmp_path, fake_scorer):
+    """Before: one such name stopped every batch and `ingest` (exit 3, UnicodeEncodeError). Now that file is
+    rejected with its name escaped, and the other pages are written."""
+    from pipeline.ingest import ingest_paths
+
+    pages = _pages(tmp_path / "in", TAARNBY)
+    odd = pages / os.fsdecode(b"ods\xff.txt")
+    odd.write_bytes(ODSHERRED.read_bytes())
+    out = tmp_path / "out"
+    summary = run_batch(pages, out, "unused")
+    assert summary.rejected_inputs == [str(pages / "ods\\xff.txt")]
+    assert _sources(out) == [TAARNBY.name]
+    [rejection] = [
+        json.loads(line) for line in (out / "rejected.jsonl").read_text(encoding="utf-8").splitlines()
+    ]
+    assert "ods\\xff.txt" in rejection["reason"] and "not valid UTF-8" in rejection["reason"]
+    ingested = ingest_paths([pages])
+    assert [e.source for e in ingested.efforts] == [str(pages / TAARNBY.name)]
+    assert [r.source for r in ingested.rejected] == [str(pages / "ods\\xff.txt")]
+
+
+def test_another_pages_result_under_this_key_is_not_taken(tmp_path, fake_scorer, caplog):
+    """Before: a valid result copied over another page's file was accepted; that page was lost for good. Now the
+    key inside must be the file's, else the page is processed again."""
+    pages, out, fresh = _pages(tmp_path / "in", ODSHERRED, TAARNBY), tmp_path / "out", tmp_path / "fresh"
+    run_batch(pages, out, "unused")
+    first, second = sorted((out / batch.STATE_DIR).glob("*.json"))
+    shutil.copy(first, second)
+    assert run_batch(pages, out, "unused").processed == 1
+    assert "holds the result of another page" in caplog.text
+    run_batch(pages, fresh, "unused")
+    assert batch_outputs(out) == batch_outputs(fresh)
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
+@pytest.mark.parametrize("state", ["report.html", batch.MANIFEST, batch.RUN_HISTORY, "page result"])
+def test_a_fifo_among_the_state_files_is_replaced_not_waited_on(tmp_path, fake_scorer, state, caplog):
+    """Before: a FIFO as an output, the manifest, the run history or a page result hung the batch for ever.
+    Now it is read as a damaged file: rebuilt, and the outputs equal those of the same runs without it (a
+    damaged run history loses the previous run, with a warning: only the report's changes block differs)."""
+    pages, out, whole = _pages(tmp_path / "in", ODSHERRED, TAARNBY), tmp_path / "out", tmp_path / "whole"
+    for folder in (out, whole):
+        run_batch(pages, folder, "unused")
+    (pages / TAARNBY.name).write_text(  # a new page: the next run reads the history too
+        TAARNBY.read_text(encoding="utf-8") + "\nEn tilføjet linje.\n", encoding="utf-8"
+    )
+    path = out / state if state != "page result" else sorted((out / batch.STATE_DIR).glob("*.json"))[0]
+    path.unlink()
+    os.mkfifo(path)
+    with _within(60):
+        run_batch(pages, out, "unused")
+    run_batch(pages, whole, "unused")
+    assert path.is_file()
+    damaged, clean = batch_outputs(out), batch_outputs(whole)
+    if state == batch.RUN_HISTORY:
+        assert "the previous run is unknown" in caplog.text
+        del damaged["report.html"], clean["report.html"]
+    assert damaged == clean
+
+
+def test_a_renamed_input_gives_the_outputs_of_a_fresh_run(tmp_path, fake_scorer):
+    """Before: a renamed page (or the same folder named another way) kept its old path in efforts.jsonl and the
+    report. Now the stored records take the new name, as a fresh run has them, without scoring again."""
+    pages, out, fresh = _pages(tmp_path / "in", ODSHERRED), tmp_path / "out", tmp_path / "fresh"
+    run_batch(pages, out, "unused")
+    (pages / ODSHERRED.name).rename(pages / "omdoebt.txt")
+    assert run_batch(pages, out, "unused").processed == 1  # renamed: stored result reused, not scored again
+    run_batch(pages, fresh, "unused")
+    assert _sources(out) == ["omdoebt.txt"]
+    renamed, clean = batch_outputs(out), batch_outputs(fresh)
+    assert {k: v for k, v in renamed.items() if k != "report.html"} == {
+        k: v for k, v in clean.items() if k != "report.html"
+    }  # the report differs only in its changes block: this folder has a run before
+    assert ODSHERRED.name.encode() not in renamed["report.html"]
+
+
+def test_a_damaged_result_kept_for_a_deleted_input_is_set_aside_not_deleted(tmp_path, fake_scorer, caplog):
+    """Before: with --keep-deleted, a damaged result of a deleted input was deleted after a warning that it
+    would be processed again (it cannot be). Now it is moved to OUT/damaged/ with a warning naming both."""
+    pages, out = _pages(tmp_path / "in", ODSHERRED, TAARNBY), tmp_path / "out"
+    run_batch(pages, out, "unused")
+    keys = {p.stem for p in (out / batch.STATE_DIR).glob("*.json")}
+    (pages / TAARNBY.name).unlink()
+    run_batch(pages, out, "unused", keep_deleted=True)
+    [gone] = [
+        p for p in (out / batch.STATE_DIR).glob("*.json") if batch._stored(p).source.endswith(TAARNBY.name)
+    ]
+    gone.write_text(gone.read_text(encoding="utf-8")[:40], encoding="utf-8")
+    run_batch(pages, out, "unused", keep_deleted=True)
+    assert (out / batch.DAMAGED_DIR / gone.name).read_text(encoding="utf-8").startswith('{"sha256"')
+    assert _sources(out) == [ODSHERRED.name]
+    assert "cannot be processed again" in caplog.text and "processing the page again" not in caplog.text
+    assert {p.stem for p in (out / batch.STATE_DIR).glob("*.json")} == keys - {gone.stem}
+
+
+def test_another_model_put_at_the_same_path_is_another_model(tmp_path):
+    """Before: a model named by its folder was keyed by the path alone, so a batch kept the old model's results
+    when another model was put there. Now the folder's content is part of its identity."""
+    from pipeline.tracking import model_identity
+
+    folder = tmp_path / "model"
+    folder.mkdir()
+    (folder / "MLmodel").write_text("flavors: {}\n", encoding="utf-8")
+    (folder / "model.joblib").write_bytes(b"version one")
+    first = model_identity(str(folder))
+    assert model_identity(str(folder)) == first and model_identity(f"file://{folder}") != first
+    (folder / "model.joblib").write_bytes(b"version two")
+    assert model_identity(str(folder)) != first
+    assert model_identity("runs:/abc/model") == "runs:/abc/model"
+
+
 # --- labels: concurrent imports, times, every label file checked when read ----------------------------------
 VERDICT_HEADER = "effort_id,criterion_id,verdict,answer,note,analyst,decided_at"
 

@@ -45,9 +45,9 @@ from pipeline.defaults import DEFAULT_REPORT_LANGUAGE
 from pipeline.errors import EvidensError
 from pipeline.ingest import records_from_text, sha256_text
 from pipeline.ingest.effort_page import PageError
-from pipeline.ingest.readers import UnreadableFile, collect_files, read_page_file
+from pipeline.ingest.readers import UnreadableFile, collect_files, printable_path, read_page_file
 from pipeline.ingest.source import NO_LINK, PageLink
-from pipeline.io import atomic_path, atomic_write_text
+from pipeline.io import NotAFile, atomic_path, atomic_write_text, read_regular_bytes, special_kind
 from pipeline.outputs.changes import FlagChanges, FlagState, RunFlags, RunInfo, flag_changes
 from pipeline.progress import progress
 from pipeline.records import FLAG_COLUMNS, PREDICTION_COLUMNS, Effort, Flag, Prediction, Rejection
@@ -58,6 +58,7 @@ if TYPE_CHECKING:  # the report pulls in matplotlib: imported where the outputs 
 
 STATE_DIR = ".pages"
 HISTORY_DIR = "history"
+DAMAGED_DIR = "damaged"  # damaged results of inputs that are gone, kept for a person to look at
 MANIFEST = ".outputs.json"
 LOCK = ".lock"
 OUTPUTS = ("efforts.jsonl", "predictions.csv", "flags.csv", "report.html", "rejected.jsonl")
@@ -136,7 +137,7 @@ def read_input(path: Path) -> InputPage:
 def _unreadable_key(path: Path) -> str:
     """Per file, not per content: two empty files are two rejections, not a page and its duplicate. The path
     alone is enough, since a rejection is retried on every run whatever its bytes."""
-    return "unreadable-" + hashlib.sha256(str(path).encode()).hexdigest()
+    return "unreadable-" + hashlib.sha256(os.fsencode(path)).hexdigest()
 
 
 @contextmanager
@@ -202,9 +203,8 @@ def release_freed_memory() -> None:
 
 
 def _rejected(key: str, path: Path, why: str) -> PageResult:
-    return PageResult(
-        key=key, source=str(path), rejection=Rejection(source=str(path), reason=f"{path}: {why}")
-    )
+    name = printable_path(path)
+    return PageResult(key=key, source=name, rejection=Rejection(source=name, reason=f"{name}: {why}"))
 
 
 def _process(page: InputPage, scorer: PageScorer | None, model_uri: str, cache: Path | None):
@@ -240,20 +240,35 @@ def _write_result(result_file: Path, result: PageResult) -> None:
     atomic_write_text(result_file, json.dumps({"sha256": _checksum(body), "result": json.loads(body)}))
 
 
+class DamagedResult(Exception):
+    """A stored page result that is not what _write_result wrote for its key."""
+
+
 def _stored(result_file: Path) -> PageResult | None:
-    """A stored page result whose checksum holds; None for a missing one, and for a damaged or altered one
-    (then the page is processed again, with a warning)."""
+    """The page result stored in result_file; None where there is none; DamagedResult where it is damaged,
+    altered, not a regular file (a FIFO would block the run), or the result of another page (its key is not the
+    file's)."""
     try:
-        stored = json.loads(result_file.read_bytes().decode("utf-8"))
+        stored = json.loads(read_regular_bytes(result_file).decode("utf-8"))
         result = PageResult.model_validate(stored["result"])
-        if stored["sha256"] == _checksum(result.model_dump_json()):
-            return result
     except FileNotFoundError:
         return None
-    except (OSError, ValueError, KeyError, TypeError):
-        pass
-    log.warning("%s: damaged or altered (checksum), processing the page again", result_file)
-    return None
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise DamagedResult(f"{result_file}: damaged or altered ({type(error).__name__})") from None
+    if stored["sha256"] != _checksum(result.model_dump_json()):
+        raise DamagedResult(f"{result_file}: damaged or altered (checksum)")
+    if result.key != result_file.stem:
+        raise DamagedResult(f"{result_file}: holds the result of another page ({result.key})")
+    return result
+
+
+def _stored_or_redo(result_file: Path) -> PageResult | None:
+    """The stored result of an input page, or None (with a warning where it is damaged): it is processed again."""
+    try:
+        return _stored(result_file)
+    except DamagedResult as error:
+        log.warning("%s, processing the page again", error)
+        return None
 
 
 def run_batch(
@@ -298,41 +313,42 @@ def _run_batch(
     scorer: PageScorer | None = None
     current: dict[str, str] = {}  # key -> source, the inputs as they are now
     for number, path in enumerate(progress(files, "pages", "page"), start=1):
-        page = read_input(path)
+        page, name = read_input(path), printable_path(path)
         if page.key in current:
             summary.duplicates += 1
-            log.info("[%d/%d] %s: duplicate of %s", number, len(files), path, current[page.key])
+            log.info("[%d/%d] %s: duplicate of %s", number, len(files), name, current[page.key])
             continue
-        current[page.key] = str(path)
+        current[page.key] = name
         result_file = state / f"{page.key}.json"
-        stored = _stored(result_file)
+        stored = _stored_or_redo(result_file)
         if stored is not None and (
             stored.rejection is not None or stored.made_by != made_by or stored.link != page.link
         ):
             stored = None  # a rejection is retried; a result of another model, or a new source link, redone
-        if stored is not None and stored.source == str(path):
+        if stored is not None and stored.source == name:
             summary.skipped += 1
             continue
-        if stored is not None:  # the same page under a new name: rename only
-            result = stored.model_copy(update={"source": str(path)})
+        if stored is not None:  # the same page under a new name: its records renamed, as a fresh run has them
+            efforts = [effort.model_copy(update={"source": name}) for effort in stored.efforts]
+            result = stored.model_copy(update={"source": name, "efforts": efforts})
         else:
             result, scorer = _process(page, scorer, model_uri, cache)
             result.made_by = made_by if result.rejection is None else ""
         _write_result(result_file, result)
         if result.rejection is not None:
-            summary.rejected_inputs.append(str(path))
+            summary.rejected_inputs.append(name)
         release_freed_memory()
         summary.processed += 1
         log.info(
             "[%d/%d] %s: %s",
             number,
             len(files),
-            path,
+            name,
             result.rejection.reason
             if result.rejection
             else f"{len(result.efforts)} efforts, {len(result.predictions)} predictions, {len(result.flags)} flags",
         )
-    kept = _prune(out, current, {str(p) for p in files}, keep_deleted, keep_history, summary)
+    kept = _prune(out, current, {printable_path(p) for p in files}, keep_deleted, keep_history, summary)
     plan = sorted((source, key) for key, source in {**kept, **current}.items())
     flags_digest = _plan_digest(state, plan, made_by)
     digest = hashlib.sha256(f"{flags_digest}\0{lang}".encode()).hexdigest()  # the outputs: also the language
@@ -375,7 +391,16 @@ def _prune(
     for result_file in sorted((out / STATE_DIR).glob("*.json")):
         if result_file.stem in current:
             continue
-        stored = _stored(result_file)
+        try:
+            stored = _stored(result_file)
+        except DamagedResult as error:  # of an input that is gone or was edited: it cannot be made again
+            if keep_deleted:
+                _set_aside(out, result_file, str(error))
+            else:
+                result_file.unlink()
+                log.info("%s; its input is gone or edited: dropped from the outputs", error)
+            summary.dropped += 1
+            continue
         deleted = stored is None or stored.source not in sources_now
         if keep_deleted and deleted and stored is not None and stored.rejection is None:
             kept[result_file.stem] = stored.source
@@ -391,6 +416,16 @@ def _prune(
     return kept
 
 
+def _set_aside(out: Path, result_file: Path, why: str) -> None:
+    """A damaged result that keep_deleted would have kept: it cannot be made again (its input is gone), so it
+    leaves the outputs and the file is moved to OUT/damaged/, not deleted, with a warning naming both."""
+    target = out / DAMAGED_DIR / result_file.name
+    target.parent.mkdir(exist_ok=True)
+    os.replace(result_file, target)
+    log.warning("%s; its input is gone, so it cannot be processed again: its page leaves the outputs, the file "
+                "is kept as %s", why, target)  # fmt: skip
+
+
 def _plan_digest(state: Path, plan: Sequence[tuple[str, str]], made_by: str) -> str:
     """What the flags are a function of: the code's version, the model, and each included result, in order. A
     run is named by it, so a report rebuilt in another language is the same run (its changes stay)."""
@@ -399,7 +434,7 @@ def _plan_digest(state: Path, plan: Sequence[tuple[str, str]], made_by: str) -> 
     digest = hashlib.sha256(f"{__version__}\0{made_by}".encode())
     for source, key in plan:
         digest.update(f"\0{source}\0{key}\0".encode())
-        digest.update((state / f"{key}.json").read_bytes())
+        digest.update(read_regular_bytes(state / f"{key}.json"))
     return digest.hexdigest()
 
 
@@ -414,7 +449,7 @@ def _write_checked(path: Path, body: dict) -> None:
 
 def _read_checked(path: Path) -> dict:
     """The body of a state file that _write_checked wrote; ValueError where its checksum fails."""
-    body = json.loads(path.read_bytes().decode("utf-8"))
+    body = json.loads(read_regular_bytes(path).decode("utf-8"))
     if body.pop("sha256") != _checksum(json.dumps(body)):
         raise ValueError(f"{path}: checksum")
     return body
@@ -447,7 +482,11 @@ def _built(out: Path) -> dict | None:
 
 
 def _file_checksum(path: Path) -> str:
-    """The file's SHA-256, read in chunks (a large batch's report runs to tens of megabytes)."""
+    """The file's SHA-256, read in chunks (a large batch's report runs to tens of megabytes); NotAFile for a FIFO
+    or folder, which would block or fail the read."""
+    kind = special_kind(path)
+    if kind:
+        raise NotAFile(path, kind)
     with path.open("rb") as handle:
         return hashlib.file_digest(handle, "sha256").hexdigest()
 
@@ -514,10 +553,15 @@ def _write_data_files(
             set()
         )  # two files may share a record, e.g. one municipality's part of a theme page
         for result_file in result_files:
-            result = _stored(result_file)
-            if result is None:  # checked a moment ago; changed since: stop rather than write it
+            try:  # checked a moment ago; changed since: stop rather than write it
+                result = _stored(result_file)
+            except DamagedResult as error:
                 raise EvidensError(
-                    f"{result_file}: changed while the outputs were rebuilt; run the batch again"
+                    f"{error}: changed while the outputs were rebuilt; run the batch again"
+                ) from None
+            if result is None:
+                raise EvidensError(
+                    f"{result_file}: removed while the outputs were rebuilt; run the batch again"
                 )
             if result.rejection is not None:
                 rejected_file.write(result.rejection.model_dump_json() + "\n")

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from pipeline.defaults import MAX_ANSWERS_PER_PAGE, MAX_PAGE_CHARS
 from pipeline.ingest.effort_page import PageError, looks_like_effort_page, parse_effort_page
-from pipeline.ingest.readers import UnreadableFile, collect_files, read_page_file
+from pipeline.ingest.readers import UnreadableFile, collect_files, printable_path, read_page_file
 from pipeline.ingest.report import looks_like_report, parse_report
 from pipeline.ingest.source import NO_LINK, PageLink
 from pipeline.ingest.theme_page import looks_like_theme_page, parse_theme_page
@@ -140,12 +140,13 @@ def ingest_file(path: Path) -> tuple[str, list[Effort]]:
 def iter_ingest(files: Iterable[Path]) -> Iterator[tuple[Path, list[Effort] | Rejection]]:
     """Records (or a rejection) per file, one file at a time: one bad file never stops the rest."""
     for path in files:
+        name = printable_path(path)
         try:
             yield path, ingest_file(path)[1]
         except (UnreadableFile, PageError) as error:
-            yield path, Rejection(source=str(path), reason=f"{path}: {error}")
+            yield path, Rejection(source=name, reason=f"{name}: {error}")
         except OSError as error:
-            yield path, Rejection(source=str(path), reason=f"{path}: cannot read ({error.strerror})")
+            yield path, Rejection(source=name, reason=f"{name}: cannot read ({error.strerror})")
 
 
 def ingest_paths(paths: list[Path]) -> IngestResult:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import codecs
+import os
 import re
 import unicodedata
 from pathlib import Path
@@ -109,9 +110,17 @@ class PageFile(NamedTuple):
     link: PageLink
 
 
+def printable_path(path: Path) -> str:
+    """The path as text every output can hold: the bytes of a name that is not UTF-8 as \\xNN escapes (str(path)
+    would carry surrogates that no UTF-8 file, JSON or CSV, accepts)."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
+
+
 def read_page_file(path: Path) -> PageFile:
     """One page file as normalised text, with the warnings of its decoding and its source URL and retrieval
     date (pipeline/ingest/source.py); raise UnreadableFile with the reason."""
+    if printable_path(path) != str(path):
+        raise UnreadableFile("its name is not valid UTF-8; rename the file")
     kind = special_kind(path)
     if kind:
         raise UnreadableFile(f"{kind}, expected a regular text or HTML file")
