@@ -915,6 +915,34 @@ def test_a_stored_naive_time_beside_an_aware_one_is_named_not_a_type_error(
 
 
 @pytest.mark.parametrize(
+    ("time", "words"),
+    [
+        ("0001-01-01T00:00:00+01:00", "outside the calendar"),
+        ("9999-12-31T23:59:59-01:00", "outside the calendar"),
+        ("2024-01-01T10:00:00.123456789Z", "finer than a microsecond"),
+    ],
+    ids=["year-1", "year-9999", "nanoseconds"],
+)
+def test_a_time_outside_utcs_calendar_is_refused_with_the_line(
+    labels_copy, corpus_dir, tmp_path, monkeypatch, capsys, time, words
+):
+    """Before: `review import` exited 3 with `OverflowError: date value out of range` (no line named), and the
+    time stored by hand stopped every command that reads verdicts the same way; nanoseconds were cut in silence."""
+    (effort, criterion), *_ = _answer_keys(labels_copy)
+    edge = _verdicts_file(tmp_path / "edge.csv", [(effort, criterion)], time=time)
+    code, _, err = evidens(monkeypatch, capsys, "review", "import", str(edge), "--labels", str(labels_copy))
+    assert code == 1 and f"line 2: decided_at {time!r}" in err and words in err, err
+    assert "Traceback" not in err and not (labels_copy / "verdicts.csv").exists()
+    stored = labels_copy / "verdicts.csv"
+    stored.write_text(f"{VERDICT_HEADER},imported_from\n{effort},{criterion},dismiss,,,a,{time},abc\n", "utf-8")
+    code, _, err = evidens(monkeypatch, capsys, "flag", "--corpus", str(corpus_dir),
+                           "--labels", str(labels_copy), "--out", str(tmp_path / "reports"),
+                           "--embedder", "fake", "--cache", str(tmp_path / "cache.sqlite"))  # fmt: skip
+    assert code == 3
+    assert_one_line_error(err, str(stored), "line 2", words)
+
+
+@pytest.mark.parametrize(
     ("cell", "words"),
     [(("confrm", ""), ["line 2", "verdict 'confrm'"]), (("correct", "Nje"), ["line 2", "needs an answer"])],
     ids=["garbled-verdict", "garbled-answer"],

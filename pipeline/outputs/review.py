@@ -9,6 +9,7 @@ the labels are versioned and a re-import changes nothing. The current verdict on
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -105,27 +106,34 @@ def known_answers(labels: Path) -> set[Key]:
 
 
 def decided_at_utc(text: str) -> str | None:
-    """An ISO 8601 time with a UTC offset as UTC (`2026-11-24T09:00:00+00:00`); None for anything else,
-    a time without an offset included (its zone is unknown, and it cannot be ordered against one with)."""
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        return None
-    if moment.tzinfo is None or moment.utcoffset() is None:
-        return None
-    return moment.astimezone(UTC).isoformat()
+    """An ISO 8601 time with a UTC offset as UTC (`2026-11-24T09:00:00+00:00`); None for anything else: a time
+    without an offset (its zone is unknown, and it cannot be ordered against one with), one that falls outside
+    the calendar in UTC, or one finer than a microsecond (Python would cut it in silence)."""
+    return None if _time_problem(text) else datetime.fromisoformat(text).astimezone(UTC).isoformat()
+
+
+# the fraction of a second, in digits: Python keeps six and drops the rest without a word
+_FRACTION = re.compile(r"\d\d:?\d\d:?\d\d[.,](\d+)")
 
 
 def _time_problem(text: str) -> str:
+    """Why `text` is not a decided_at evidens can store and order ('' where it is one)."""
     try:
         moment = datetime.fromisoformat(text)
     except ValueError:
         return f"decided_at {text!r} is not an ISO 8601 time"
-    if moment.tzinfo is None:
+    if moment.tzinfo is None or moment.utcoffset() is None:
         return (
             f"decided_at {text!r} has no UTC offset (its zone is unknown): write it as "
             f"{moment.isoformat()}Z for UTC, or with its offset, e.g. {moment.isoformat()}+01:00"
         )
+    fraction = _FRACTION.search(text)
+    if fraction and len(fraction.group(1)) > 6:
+        return f"decided_at {text!r} is finer than a microsecond: write at most 6 digits after the seconds"
+    try:
+        moment.astimezone(UTC)
+    except OverflowError:
+        return f"decided_at {text!r} falls outside the calendar (years 1 to 9999) in UTC"
     return ""
 
 
