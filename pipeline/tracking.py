@@ -149,6 +149,11 @@ def check_sqlite_store(path: Path, create: bool) -> None:
         raise EvidensError(
             f"the MLflow store {path} is corrupt ({error}): restore it, or move it aside and train again"
         ) from None
+    if not tables and not create:  # a zero-byte or empty file: MLflow would make a whole store of it
+        raise EvidensError(
+            f"the MLflow store {path} is empty (no model in it): train a model first (evidens train) or pass "
+            "--tracking-uri"
+        )
     if half_made:
         if not create:
             raise EvidensError(

@@ -526,6 +526,22 @@ def test_a_corrupt_mlflow_store_is_one_line(tmp_path, monkeypatch, capsys):
     assert_one_line_error(err, "corrupt", str(store))
 
 
+@pytest.mark.parametrize("command", ["predict", "batch"])
+def test_a_zero_byte_mlflow_store_is_no_model_and_stays_untouched(tmp_path, monkeypatch, capsys, command):
+    """Before: `batch` on a zero-byte mlflow.db made a whole empty MLflow store of it (954 KB), then said
+    "Registered Model ... not found"; `predict` and `batch` only read the store."""
+    store = tmp_path / "mlflow.db"
+    store.touch()
+    pages = _pages(tmp_path / "in", ODSHERRED)
+    target = ["--out", str(tmp_path / "out")] if command == "batch" else []
+    code, _, err = evidens(
+        monkeypatch, capsys, command, str(pages), *target, "--tracking-uri", f"sqlite:///{store}"
+    )
+    assert code == 3
+    assert_one_line_error(err, str(store), "is empty", "evidens train")
+    assert store.stat().st_size == 0 and sorted(p.name for p in tmp_path.iterdir()) == ["in", "mlflow.db"]
+
+
 @pytest.mark.slow  # an MLflow store (its migrations take seconds) or a second process
 @pytest.mark.parametrize("uri", ["models:/evidens@champion", "models:/nosuchmodel/7", "runs:/0123/model"])
 def test_a_missing_or_unknown_model_is_one_line(tmp_path, uri, monkeypatch, capsys):
@@ -934,7 +950,9 @@ def test_a_time_outside_utcs_calendar_is_refused_with_the_line(
     assert code == 1 and f"line 2: decided_at {time!r}" in err and words in err, err
     assert "Traceback" not in err and not (labels_copy / "verdicts.csv").exists()
     stored = labels_copy / "verdicts.csv"
-    stored.write_text(f"{VERDICT_HEADER},imported_from\n{effort},{criterion},dismiss,,,a,{time},abc\n", "utf-8")
+    stored.write_text(
+        f"{VERDICT_HEADER},imported_from\n{effort},{criterion},dismiss,,,a,{time},abc\n", "utf-8"
+    )
     code, _, err = evidens(monkeypatch, capsys, "flag", "--corpus", str(corpus_dir),
                            "--labels", str(labels_copy), "--out", str(tmp_path / "reports"),
                            "--embedder", "fake", "--cache", str(tmp_path / "cache.sqlite"))  # fmt: skip
