@@ -728,28 +728,44 @@ def load_evidens_model(uri: str) -> EvidensModel:
 
 
 def load_pyfunc(uri: str):
+    """The pyfunc model at uri, in two steps that fail apart: finding its files (none there: an EvidensError saying
+    to train one) and reading them (a truncated, altered or garbled file, MLmodel included: one line naming the
+    model and where it is stored, saying to train and register it again)."""
     try:
-        return mlflow.pyfunc.load_model(uri)
-    except DamagedModel as error:  # named where it is stored, not in the temporary copy MLflow loaded
-        raise EvidensError(f"{uri}: {_stored_file(uri, error.path.name)}: {error.why}") from None
+        local = mlflow.artifacts.download_artifacts(artifact_uri=uri)
     except (MlflowException, OSError, ValueError) as error:
         raise EvidensError(
             f"cannot load the model {uri} from {mlflow.get_tracking_uri()} ({_first_line(error)}): "
             "train one with `evidens train`, or name a registered one with --model models:/evidens/<version>"
         ) from None
+    try:
+        return mlflow.pyfunc.load_model(local)
+    except DamagedModel as error:  # named where it is stored, not in a temporary copy MLflow may have made
+        raise EvidensError(f"{uri}: {_stored_file(uri, error.path.name)}: {error.why}") from None
+    except Exception as error:  # its files are there but cannot be read: YAML, pickle, missing keys, ...
+        raise EvidensError(
+            f"{uri}: the model stored at {_stored_root(uri)} is damaged ({type(error).__name__}: "
+            f"{_first_line(error)[:120]}): retrain and register it again with `evidens train`, or name another "
+            "version with --model"
+        ) from None
 
 
-def _stored_file(uri: str, name: str) -> str:
-    """The stored artifact `name` of the model at uri, where it can be found (else just its name)."""
+def _stored_root(uri: str) -> str:
+    """Where the model at uri keeps its files (the URI itself where that cannot be found)."""
     try:
         from mlflow.store.artifact.models_artifact_repo import ModelsArtifactRepository
 
         root = ModelsArtifactRepository.get_underlying_uri(uri) if uri.startswith("models:/") else uri
-        root = root.removeprefix("file://")
-        found = sorted(Path(root).rglob(name)) if root.startswith("/") else []
-        return str(found[0]) if found else f"{root}/.../{name}"
-    except Exception:  # naming the file is a courtesy: the error itself is the message
-        return name
+        return root.removeprefix("file://")
+    except Exception:  # naming the place is a courtesy: the error itself is the message
+        return uri
+
+
+def _stored_file(uri: str, name: str) -> str:
+    """The stored artifact `name` of the model at uri, where it can be found (else just its name)."""
+    root = _stored_root(uri)
+    found = sorted(Path(root).rglob(name)) if root.startswith("/") else []
+    return str(found[0]) if found else f"{root}/.../{name}"
 
 
 def per_page_spark_udf(spark, model_uri: str):

@@ -1528,6 +1528,48 @@ def test_a_truncated_model_file_is_one_line_naming_it(tmp_path, fake_model):
         load_fitted_model(path, digest)
 
 
+def _saved_pyfunc(folder: Path, model) -> Path:
+    """A pyfunc model folder as `evidens train` logs one (no store needed): the packed model and its SHA-256."""
+    import hashlib
+
+    import joblib
+    import mlflow
+
+    from pipeline.tracking import EvidensPyfunc
+
+    packed = folder.with_suffix(".joblib")
+    joblib.dump(model, packed)
+    digest = folder.with_suffix(".sha256")
+    digest.write_text(hashlib.sha256(packed.read_bytes()).hexdigest(), encoding="utf-8")
+    artifacts = {"model": str(packed), "model_sha256": str(digest)}
+    mlflow.pyfunc.save_model(
+        str(folder), python_model=EvidensPyfunc(), artifacts=artifacts, pip_requirements=[]
+    )
+    return folder
+
+
+@pytest.mark.parametrize(
+    ("name", "damage"),
+    [("MLmodel", b"garbage: ["), ("MLmodel", b"flavors: {}\n"), ("python_model.pkl", b"xx")],
+    ids=["garbled-yaml", "no-flavour", "garbled-pickle"],
+)
+def test_a_garbled_mlmodel_is_one_line_naming_the_model(tmp_path, fake_model, name, damage):
+    """Before: `batch` with a garbled MLmodel exited 3 with `error: ParserError: while parsing a flow node ...
+    (--verbose shows the traceback)`, the form of an unexpected error, with no advice."""
+    from pipeline.tracking import load_evidens_model
+
+    folder = _saved_pyfunc(tmp_path / "model", fake_model)
+    assert isinstance(load_evidens_model(str(folder)), type(fake_model))
+    (folder / name).write_bytes(damage)
+    with pytest.raises(EvidensError) as error:
+        load_evidens_model(str(folder))
+    message = str(error.value)
+    assert f"the model stored at {folder} is damaged" in message and "register it again" in message, message
+    assert "\n" not in message
+    with pytest.raises(EvidensError, match="cannot load the model .*: train one"):
+        load_evidens_model(str(tmp_path / "nothing-here"))
+
+
 @pytest.mark.slow  # two trainings registered in MLflow (about 30 s), no e5
 def test_a_kill_before_the_aliases_is_repaired_and_artifacts_stay_beside_the_store(
     labelled_efforts, corpus_dir, tmp_path, monkeypatch, capsys
