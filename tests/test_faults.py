@@ -997,6 +997,36 @@ def test_a_garbled_answer_in_answers_csv_is_named_by_file_and_line(
     assert_one_line_error(err, str(answers), "line 4", "answer 'Jaa'")
 
 
+SUPPORT_HEADER = "effort_id,municipality,criterion_id,test_kind,self_assessed,support,reason,item"
+
+
+@pytest.mark.parametrize(
+    ("rows", "words"),
+    [
+        (['e1,M,c1,evidence_test,Ja,"supported","a note\nover two lines",x', "e1,M,c2,evidence_test,Ja,overclaimed,r,x"],
+         ["line 4", "support 'overclaimed' is not one of"]),
+        (["e1,M,c1,evidence_test,Ja,supported,r,x", "e1,M,c1,evidence_test,Ja,over-claimed,r,x"],
+         ["line 3", "says 'over-claimed' where line 2 says 'supported'"]),
+        ([",M,c1,evidence_test,Ja,supported,r,x"], ["line 2", "an empty effort_id"]),
+    ],
+    ids=["bad-value-after-a-newline-in-a-note", "contradicting-duplicate", "empty-key"],
+)  # fmt: skip
+def test_a_bad_support_set_is_one_line_naming_file_and_line(tmp_path, rows, words):
+    """Before: `python -m pipeline.outputs.support` ended in a traceback (`ValueError`) on a bad value, a
+    contradicting duplicate row won in silence, and line numbers came from the row index (wrong after a note
+    with a newline)."""
+    support = tmp_path / "support.csv"
+    support.write_text("\n".join([SUPPORT_HEADER, *rows]) + "\n", encoding="utf-8")
+    flags = tmp_path / "flags.csv"
+    flags.write_text("effort_id\n", encoding="utf-8")
+    done = subprocess.run(
+        [sys.executable, "-m", "pipeline.outputs.support", str(flags), str(support)],
+        capture_output=True, text=True, cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)},
+    )  # fmt: skip
+    assert done.returncode == 3 and done.stdout == ""
+    assert_one_line_error(done.stderr, str(support), *words)
+
+
 # --- CSV: one reader, no line splitting before it, an explicit field limit ----------------------------------
 def test_a_newline_and_a_u2028_in_a_note_keep_the_rows(labels_copy, tmp_path):
     from pipeline.outputs.review import import_verdicts, load_verdicts

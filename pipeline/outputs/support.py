@@ -14,8 +14,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from pipeline.defaults import DEFAULT_LABELS, DEFAULT_REPORTS
+from pipeline.errors import EXIT_FAULT, EvidensError, one_line
 from pipeline.records import Flag
-from pipeline.tables import read_csv
+from pipeline.tables import read_csv_lines
 
 SUPPORT_FILE = DEFAULT_LABELS / "support.csv"
 SUPPORT_VALUES = ("supported", "over-claimed", "understated", "unclear")
@@ -24,14 +25,29 @@ ITEM_REASONS = ("unsupported_claim", "model_disagrees", "wording_mismatch", "cro
 
 
 def load_support(path: Path = SUPPORT_FILE) -> dict[tuple[str, str, str], str]:
-    """(effort_id, criterion_id, test_kind) -> support value."""
-    rows = read_csv(path, ("effort_id", "criterion_id", "test_kind", "support"))
-    for number, row in enumerate(rows, start=2):
-        if row["support"] not in SUPPORT_VALUES:
-            raise ValueError(
-                f"{path}: line {number}: support {row['support']!r} is not one of {SUPPORT_VALUES}"
-            )
-    return {(r["effort_id"], r["criterion_id"], r["test_kind"]): r["support"] for r in rows}
+    """(effort_id, criterion_id, test_kind) -> support value, every row checked: an EvidensError names the file
+    and line (as the file counts them, notes with newlines included) of a value not in SUPPORT_VALUES, an empty
+    key, or a second row on one item that says otherwise."""
+    redo = "correct that line of the hand-kept support set"
+    support: dict[tuple[str, str, str], str] = {}
+    first_line: dict[tuple[str, str, str], int] = {}
+    for line, row in read_csv_lines(path, ("effort_id", "criterion_id", "test_kind", "support"), redo=redo):
+        key = (row["effort_id"], row["criterion_id"], row["test_kind"])
+        value = row["support"]
+        problem = (
+            "an empty effort_id, criterion_id or test_kind"
+            if not all(part.strip() for part in key)
+            else f"support {value!r} is not one of {', '.join(SUPPORT_VALUES)}"
+            if value not in SUPPORT_VALUES
+            else f"says {value!r} where line {first_line[key]} says {support[key]!r} of the same item"
+            if key in support and support[key] != value
+            else ""
+        )
+        if problem:
+            raise EvidensError(f"{path}: line {line}: {problem}; {redo}")
+        support[key] = value
+        first_line.setdefault(key, line)
+    return support
 
 
 def flag_quality(flags: Sequence[Flag], support: dict[tuple[str, str, str], str]) -> dict[str, float]:
@@ -52,11 +68,16 @@ def flag_quality(flags: Sequence[Flag], support: dict[tuple[str, str, str], str]
 
 
 def main(argv: list[str]) -> None:
+    """Print how well the flags agree with the support set; any error is one line on stderr (exit code 3)."""
     from pipeline.corpus import read_flags
 
     flags_path = Path(argv[0]) if argv else DEFAULT_REPORTS / "flags.csv"
-    support = load_support(Path(argv[1]) if len(argv) > 1 else SUPPORT_FILE)
-    quality = flag_quality(read_flags(flags_path), support)
+    try:
+        support = load_support(Path(argv[1]) if len(argv) > 1 else SUPPORT_FILE)
+        quality = flag_quality(read_flags(flags_path), support)
+    except Exception as error:  # a script's entry point: one line, as the evidens command gives
+        print(f"error: {one_line(error)}", file=sys.stderr)
+        sys.exit(EXIT_FAULT)
     print(f"support set: {len(support)} items, {quality['wrong_claims']} over-claimed or understated")
     print(
         f"flags ({flags_path}): {quality['flagged_items']} items flagged; precision {quality['precision']:.2f}, "
