@@ -197,6 +197,8 @@ def ingest(
         raise typer.Exit(EXIT_REJECTED)
     catalogue = CriteriaCatalogue.load(labels / "criteria.csv", pins=pins)
     catalogue.assign(result.efforts)
+    for idle in catalogue.idle_pins():
+        log.warning("%s", idle)
     write_corpus(result.efforts, result.rejected, out)
     catalogue.save(labels / "criteria.csv")
     save_answers(result.efforts, labels / "answers.csv")
@@ -258,8 +260,13 @@ def criteria(
     if not path.exists():
         raise EvidensError(f"{path} not found: run `evidens ingest` first")
     catalogue = CriteriaCatalogue.load(path, pins=load_pins(labels / PINS_FILE))
+    idle = catalogue.idle_pins()
+    for line in idle:
+        log.warning("%s", line)
     typer.echo(
-        f"{len(catalogue.criteria)} criteria (threshold {catalogue.threshold}, {len(catalogue.pins)} pins)"
+        f"{len(catalogue.criteria)} criteria (threshold {catalogue.threshold}, {len(catalogue.pins)} pins"
+        + (f", {len(idle)} item(s) of them in no criterion" if idle else "")
+        + ")"
     )
     for criterion in sorted(catalogue.criteria.values(), key=lambda c: c.criterion_id):
         tests = ",".join(sorted(criterion.tests))

@@ -997,6 +997,28 @@ def test_a_garbled_answer_in_answers_csv_is_named_by_file_and_line(
     assert_one_line_error(err, str(answers), "line 4", "answer 'Jaa'")
 
 
+def test_a_pin_naming_no_criterion_is_warned_with_file_and_line(labels_copy, tmp_path, monkeypatch, capsys):
+    """Before: a pin `foo,bar,same,x` (items in no criterion) was counted ("1 pins") and did nothing, exit 0,
+    without a word."""
+    from pipeline.ingest.criteria import PINS_FILE, CriteriaCatalogue, load_pins
+
+    item_a, item_b = (row["item"] for row in read_csv(labels_copy / "answers.csv")[:2])
+    pins = labels_copy / PINS_FILE
+    pins.write_text(
+        f"item_a,item_b,decision,note\n{item_a},{item_b},different,\nfoo,{item_b},same,x\n", "utf-8"
+    )
+    catalogue = CriteriaCatalogue.load(labels_copy / "criteria.csv", pins=load_pins(pins))
+    assert catalogue.idle_pins() == [
+        f"{pins}: line 3: item 'foo' is in no criterion of the catalogue, so the pin does nothing "
+        "(copy the item's wording from `evidens criteria`)"
+    ]
+    code, _, err = evidens(monkeypatch, capsys, "ingest", str(ODSHERRED), str(TAARNBY),
+                           "--out", str(tmp_path / "corpus"), "--labels", str(labels_copy))  # fmt: skip
+    assert code == 0, err
+    warnings = [line for line in err.splitlines() if line.startswith("warning:")]
+    assert warnings == [f"warning: {line}" for line in catalogue.idle_pins()]
+
+
 SUPPORT_HEADER = "effort_id,municipality,criterion_id,test_kind,self_assessed,support,reason,item"
 
 
@@ -1596,7 +1618,7 @@ def test_a_garbled_mlmodel_is_one_line_naming_the_model(tmp_path, fake_model, na
     message = str(error.value)
     assert f"the model stored at {folder} is damaged" in message and "register it again" in message, message
     assert "\n" not in message
-    with pytest.raises(EvidensError, match="cannot load the model .*: train one"):
+    with pytest.raises(EvidensError, match=r"cannot load the model .*: train one"):
         load_evidens_model(str(tmp_path / "nothing-here"))
 
 

@@ -72,6 +72,8 @@ class Pin:
     key_a: str
     key_b: str
     same: bool
+    where: str = field(default="", compare=False)  # "FILE: line N", for messages
+    items: tuple[str, str] = field(default=("", ""), compare=False)  # as the reviewer wrote them
 
     def concerns(self, key: str, keys: set[str]) -> bool:
         return (self.key_a == key and self.key_b in keys) or (self.key_b == key and self.key_a in keys)
@@ -90,7 +92,15 @@ def load_pins(path: Path) -> list[Pin]:
                 f"{path}:{line}: expected two items and a decision of {' or '.join(PIN_DECISIONS)}, "
                 f"got decision {row['decision']!r}"
             )
-        pins.append(Pin(core_of(row["item_a"]).key, core_of(row["item_b"]).key, decision == "same"))
+        pins.append(
+            Pin(
+                core_of(row["item_a"]).key,
+                core_of(row["item_b"]).key,
+                decision == "same",
+                where=f"{path}: line {line}",
+                items=(row["item_a"], row["item_b"]),
+            )
+        )
     return pins
 
 
@@ -153,6 +163,18 @@ class CriteriaCatalogue:
         scores = [self.similarity(item, c) for c in candidates]
         best = int(np.argmax(scores))
         return candidates[best].criterion_id if scores[best] >= self.threshold else None
+
+    def idle_pins(self) -> list[str]:
+        """One line per pin naming an item that no criterion of the catalogue has as a phrasing (or core): a pin
+        that does nothing, most likely a misspelt item; the file and line of each named."""
+        known = set().union(*(c.core_keys for c in self.criteria.values()))
+        return [
+            f"{pin.where}: item {item!r} is in no criterion of the catalogue, so the pin does nothing "
+            "(copy the item's wording from `evidens criteria`)"
+            for pin in self.pins
+            for key, item in zip((pin.key_a, pin.key_b), pin.items, strict=True)
+            if key not in known
+        ]
 
     def near_misses(self, margin: float = 0.15) -> list[tuple[float, Criterion, Criterion]]:
         """Pairs of distinct criteria never answered in one test, with a similarity within `margin` below the
