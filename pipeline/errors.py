@@ -10,6 +10,15 @@ EXIT_USAGE = 2  # an unknown option or value, checked before any work
 EXIT_FAULT = 3  # a missing prerequisite or a fault at run time: nothing half-written
 
 
+# what to do about an OS error writing or reading a file, by its errno
+_ADVICE = {
+    errno.EISDIR: "a folder is where that file belongs: move the folder aside and run again",
+    errno.EACCES: "no permission: make the file and its folder writable, or choose another place",
+    errno.EPERM: "no permission: make the file and its folder writable, or choose another place",
+    errno.EROFS: "a read-only file system: choose another place",
+}
+
+
 class EvidensError(Exception):
     """A missing prerequisite or a broken store; the message is one line that says what to do."""
 
@@ -23,6 +32,7 @@ def one_line(error: BaseException) -> str:
         return f"no space left on device{where}: free some space and run again (no output was half-written)"
     if isinstance(error, OSError) and error.strerror:
         where = f": {error.filename}" if error.filename else ""
-        return f"{error.strerror}{where}"
+        advice = _ADVICE.get(error.errno or 0, "")
+        return f"{error.strerror}{where}" + (f" ({advice})" if advice else "")
     text = " ".join(str(error).split())
     return f"{type(error).__name__}: {text[:300]}" if text else type(error).__name__

@@ -19,15 +19,24 @@ os.umask(_UMASK)
 
 @contextmanager
 def atomic_path(path: Path) -> Iterator[Path]:
-    """Yield a temporary path beside `path`; on success it replaces `path` in one rename, on error it goes."""
+    """Yield a temporary path beside `path`; on success it replaces `path` in one rename, on error it goes. An
+    OSError about the temporary file (a read-only folder, a folder where `path` belongs, a full disk) names
+    `path`, the file the user knows."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as error:
+        raise OSError(error.errno, error.strerror, str(path)) from None
     os.close(handle)
     temporary_path = Path(temporary)
     try:
         yield temporary_path
         os.chmod(temporary_path, 0o666 & ~_UMASK)  # mkstemp makes it private; give it a normal file's mode
         os.replace(temporary_path, path)
+    except OSError as error:
+        if temporary not in (error.filename, error.filename2):
+            raise
+        raise OSError(error.errno, error.strerror, str(path)) from None
     finally:
         if temporary_path.exists():
             temporary_path.unlink()

@@ -1019,6 +1019,37 @@ def test_a_pin_naming_no_criterion_is_warned_with_file_and_line(labels_copy, tmp
     assert warnings == [f"warning: {line}" for line in catalogue.idle_pins()]
 
 
+@pytest.mark.parametrize("fault", ["a-folder", "read-only"])
+def test_a_file_that_cannot_be_written_is_named_not_its_temporary_file(
+    labels_copy, tmp_path, monkeypatch, capsys, fault
+):
+    """Before: `error: [Errno 21] Is a directory: '.answers.csv.zot71f6a.tmp' -> ...` or `Permission denied:
+    .../.answers.csv.zot71f6a.tmp`: a temporary file's name, and no advice."""
+    import tempfile
+
+    answers = labels_copy / "answers.csv"
+    if fault == "a-folder":
+        answers.unlink()
+        answers.mkdir()
+    else:  # tests run as root here, where chmod forbids nothing: the refusal as the OS gives it
+        make = tempfile.mkstemp
+
+        def refused(*args, dir=None, prefix="", suffix="", **kwargs):
+            if Path(dir) == labels_copy:
+                raise PermissionError(errno.EACCES, "Permission denied", f"{dir}/{prefix}zot71f6a{suffix}")
+            return make(*args, dir=dir, prefix=prefix, suffix=suffix, **kwargs)
+
+        monkeypatch.setattr(tempfile, "mkstemp", refused)
+    code, _, err = evidens(monkeypatch, capsys, "ingest", str(ODSHERRED), "--out", str(tmp_path / "corpus"),
+                           "--labels", str(labels_copy))  # fmt: skip
+    assert code == 3
+    if fault == "a-folder":
+        assert_one_line_error(err, f"Is a directory: {answers} (", "move the folder aside")
+    else:  # the first file ingest writes in labels/
+        assert_one_line_error(err, f"Permission denied: {labels_copy / 'criteria.csv'} (", "make the file")
+    assert ".tmp" not in err and not list(labels_copy.glob(".*.tmp"))
+
+
 SUPPORT_HEADER = "effort_id,municipality,criterion_id,test_kind,self_assessed,support,reason,item"
 
 
