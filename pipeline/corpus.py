@@ -169,6 +169,9 @@ def _alive(pid: int) -> bool:
     return True
 
 
+_READ_UNCHECKED: set[Path] = set()  # corpus files without a manifest this process has warned of
+
+
 def load_efforts(corpus_dir: Path) -> list[Effort]:
     """The efforts that `evidens ingest` wrote into corpus_dir, each line checked: EvidensError naming the file
     and line of the first that is not a whole, valid record (every field present, none dropped in silence, but for
@@ -194,12 +197,14 @@ def load_efforts(corpus_dir: Path) -> list[Effort]:
         if line.strip()
     ]  # line errors first: they say where; the checksum catches what still parses
     if recorded is None:
-        log.warning(
-            "%s: no checksum manifest (%s; the corpus was written by an older evidens), read unchecked; "
-            "run `evidens ingest` again to add one",
-            path,
-            MANIFEST_FILE,
-        )
+        if path.resolve() not in _READ_UNCHECKED:  # said once, however often a command reads it
+            _READ_UNCHECKED.add(path.resolve())
+            log.warning(
+                "%s: no checksum manifest (%s; the corpus was written by an older evidens), read unchecked; "
+                "run `evidens ingest` again to add one",
+                path,
+                MANIFEST_FILE,
+            )
     elif _sha256(data) != recorded:
         raise EvidensError(
             f"{path}: changed since `evidens ingest` wrote it (checksum); run `evidens ingest` again"
