@@ -53,6 +53,7 @@ MACRO_F1_TAG = "evidens.oof_macro_f1"
 LABEL_VERSION_TAG = "evidens.label_version"
 RESCORED_TAG = "evidens.oof_macro_f1.on."  # + a later label version: the version re-scored on those labels
 DECISION_TAG = "evidens.champion_decision"
+MODEL_SHA256_TAG = "evidens.model_sha256"  # the packed model's SHA-256, where the registry keeps the version
 MODEL_DESCRIPTION = (
     "Ja / Delvist / Nej per self-assessment criterion of a Danish municipal employment-effort page: page text "
     "in (column `text`, optional `source`), one prediction row per criterion out. `candidate` is the newest "
@@ -458,7 +459,9 @@ class EvidensPyfunc(PythonModel):
     def load_context(self, context) -> None:
         digest = context.artifacts.get("model_sha256")
         sha256 = Path(digest).read_text(encoding="utf-8").strip() if digest else None
-        self.model: EvidensModel = load_fitted_model(Path(context.artifacts["model"]), sha256)
+        packed = Path(context.artifacts["model"])
+        self.model_sha256 = hashlib.sha256(packed.read_bytes()).hexdigest()  # checked against the registry's
+        self.model: EvidensModel = load_fitted_model(packed, sha256)
 
     @staticmethod
     def _efforts_of(row: pd.Series, index: int) -> list[Effort]:
@@ -650,8 +653,9 @@ def log_training(
         # The cache path is this machine's: where the model is loaded, it uses that user's cache.
         packed = Path(scratch) / "model.joblib"
         joblib.dump(copy.copy(model).set_params(cache=None), packed)
+        model_sha256 = hashlib.sha256(packed.read_bytes()).hexdigest()
         digest = Path(scratch) / "model.joblib.sha256"
-        digest.write_text(hashlib.sha256(packed.read_bytes()).hexdigest(), encoding="utf-8")
+        digest.write_text(model_sha256, encoding="utf-8")
         with contextlib.redirect_stderr(io.StringIO()):  # MLflow prints registration notes straight to stderr
             info = mlflow.pyfunc.log_model(
                 name="model",
@@ -670,6 +674,7 @@ def log_training(
                     FINGERPRINT_TAG: fingerprint,
                     MACRO_F1_TAG: f"{macro_f1:.6f}",
                     LABEL_VERSION_TAG: labels_now,
+                    MODEL_SHA256_TAG: model_sha256,
                 },
             )
         version = str(registered.version)
@@ -684,31 +689,36 @@ def model_identity(uri: str) -> str:
     the digest of its files, since another model may be put at the same path; the URI itself for a run. A
     batch keys its stored page results by it, so moving `champion`, naming another version or replacing the
     model at a path scores the pages again."""
-    from mlflow.exceptions import MlflowException
-
     if uri.startswith("runs:/"):
         return uri
     if not uri.startswith("models:/"):
         folder = Path(uri.removeprefix("file://"))
         return f"{uri} sha256 {_folder_digest(folder)}" if folder.is_dir() else uri
+    version = _registered_version(uri)
+    return uri if version is None else f"{version.name}/{version.version} run {version.run_id}"
+
+
+def _registered_version(uri: str):
+    """The registered model version a models:/ URI names now (by alias, number or `latest`); None for a run, a
+    path or a stage. EvidensError where the registry has no such version."""
+    if not uri.startswith("models:/"):
+        return None
     name, _, rest = uri.removeprefix("models:/").partition("/")
     try:
         client = mlflow.MlflowClient()
         if "@" in name:
             name, alias = name.split("@", 1)
-            version = client.get_model_version_by_alias(name, alias)
-        elif rest.isdigit():
-            version = client.get_model_version(name, rest)
-        elif rest == "latest":
-            version = max(client.search_model_versions(f"name='{name}'"), key=lambda v: int(v.version))
-        else:
-            return uri
+            return client.get_model_version_by_alias(name, alias)
+        if rest.isdigit():
+            return client.get_model_version(name, rest)
+        if rest == "latest":
+            return max(client.search_model_versions(f"name='{name}'"), key=lambda v: int(v.version))
     except (MlflowException, ValueError) as error:
         raise EvidensError(
             f"cannot load the model {uri} from {mlflow.get_tracking_uri()} ({_first_line(error)}): "
             "train one with `evidens train`, or name a registered one with --model models:/evidens/<version>"
         ) from None
-    return f"{version.name}/{version.version} run {version.run_id}"
+    return None
 
 
 def _folder_digest(folder: Path) -> str:
@@ -739,7 +749,7 @@ def load_pyfunc(uri: str):
             "train one with `evidens train`, or name a registered one with --model models:/evidens/<version>"
         ) from None
     try:
-        return mlflow.pyfunc.load_model(local)
+        loaded = mlflow.pyfunc.load_model(local)
     except DamagedModel as error:  # named where it is stored, not in a temporary copy MLflow may have made
         raise EvidensError(f"{uri}: {_stored_file(uri, error.path.name)}: {error.why}") from None
     except Exception as error:  # its files are there but cannot be read: YAML, pickle, missing keys, ...
@@ -748,6 +758,21 @@ def load_pyfunc(uri: str):
             f"{_first_line(error)[:120]}): retrain and register it again with `evidens train`, or name another "
             "version with --model"
         ) from None
+    _check_registered_sha256(uri, loaded.unwrap_python_model().model_sha256)
+    return loaded
+
+
+def _check_registered_sha256(uri: str, model_sha256: str) -> None:
+    """The packed model's SHA-256 against the one the registry recorded for the version uri names (versions
+    registered since the tag): a whole file pair of another version put in its place is an EvidensError."""
+    version = _registered_version(uri)
+    recorded = version.tags.get(MODEL_SHA256_TAG) if version is not None else None
+    if recorded and recorded != model_sha256:
+        raise EvidensError(
+            f"{uri}: {_stored_file(uri, 'model.joblib')}: not the model registered as {version.name} version "
+            f"{version.version} (SHA-256 {model_sha256[:12]}, the registry recorded {recorded[:12]}; another "
+            "model's files in its place?): retrain with `evidens train`, or name another version with --model"
+        )
 
 
 def _stored_root(uri: str) -> str:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import hashlib
 import json
 import os
 import shutil
@@ -1712,6 +1713,43 @@ def test_a_kill_before_the_aliases_is_repaired_and_artifacts_stay_beside_the_sto
     code, _, err = evidens(monkeypatch, capsys, "predict", str(ODSHERRED), "--tracking-uri", uri)
     assert code == 3 and "Aborted" not in err
     assert_one_line_error(err, str(packed), "damaged", "evidens train")
+
+
+@pytest.mark.slow  # two models registered in MLflow, no e5
+def test_another_versions_model_files_swapped_in_are_refused(
+    labelled_efforts, corpus_dir, tmp_path, monkeypatch, capsys
+):
+    """Before: v2's model.joblib and model.joblib.sha256 copied into v1's artifact folder made
+    `models:/evidens/1` score as v2, exit 0: the checksum lay beside the file, not in the registry."""
+    import mlflow
+    from sklearn.base import clone
+
+    from pipeline import tracking
+    from pipeline.judgement.evaluate import leave_one_effort_out
+    from pipeline.judgement.model import EvidensModel
+
+    uri = tracking.configure(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    evaluation = leave_one_effort_out(labelled_efforts, EvidensModel(embedder="fake"), heads=("rules",))
+    for head in ("rules", "logistic"):
+        fitted = clone(EvidensModel(embedder="fake", head=head)).fit(labelled_efforts)
+        tracking.log_training(fitted, labelled_efforts, evaluation, tracking.LabelledData(corpus_dir, corpus_dir / "labels"),
+                              "Generated example page.", lambda unfitted: evaluation)  # fmt: skip
+    client = mlflow.MlflowClient(uri, uri)
+    folders = []
+    for version in ("1", "2"):
+        recorded = client.get_model_version("evidens", version).tags[tracking.MODEL_SHA256_TAG]
+        (packed,) = Path(tracking._stored_root(f"models:/evidens/{version}")).rglob("model.joblib")
+        assert recorded == hashlib.sha256(packed.read_bytes()).hexdigest()
+        folders.append(packed.parent)
+    for name in ("model.joblib", "model.joblib.sha256"):
+        shutil.copyfile(folders[1] / name, folders[0] / name)
+    assert tracking.load_evidens_model("models:/evidens/2").head == "logistic"
+    code, _, err = evidens(monkeypatch, capsys, "predict", str(ODSHERRED), "--model", "models:/evidens/1",
+                           "--tracking-uri", uri)  # fmt: skip
+    assert code == 3
+    assert_one_line_error(
+        err, str(folders[0] / "model.joblib"), "not the model registered as evidens version 1"
+    )
 
 
 def test_a_full_disk_under_the_cache_stops_a_batch_instead_of_rejecting_pages(
