@@ -38,6 +38,7 @@ from sklearn.base import clone
 import pipeline
 from pipeline.defaults import CHAMPION_ALIAS, DEFAULT_EXPERIMENT, EXPERIMENTS_DIR, REGISTERED_MODEL
 from pipeline.errors import EvidensError
+from pipeline.io import special_kind
 from pipeline.judgement.evaluate import Evaluation
 from pipeline.judgement.model import EvidensModel, corpus_hash
 from pipeline.judgement.prior import Prior
@@ -142,6 +143,9 @@ def check_sqlite_store(path: Path, create: bool) -> None:
             )
         create_sqlite_store(path)
         return
+    kind = special_kind(path)
+    if kind:  # SQLite would wait on a FIFO for ever
+        raise EvidensError(f"the MLflow store {path} is {kind}, not a file: pass another --tracking-uri")
     try:
         with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
             tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}

@@ -527,6 +527,19 @@ def test_a_corrupt_mlflow_store_is_one_line(tmp_path, monkeypatch, capsys):
     assert_one_line_error(err, "corrupt", str(store))
 
 
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
+def test_an_mlflow_store_that_is_a_fifo_is_one_line_not_waited_on(tmp_path, monkeypatch, capsys):
+    """Before (second probe): SQLite opened a FIFO given as the store and waited for ever. Now one line."""
+    store = tmp_path / "mlflow.db"
+    os.mkfifo(store)
+    with _within(60):
+        code, _, err = evidens(
+            monkeypatch, capsys, "predict", str(ODSHERRED), "--tracking-uri", f"sqlite:///{store}"
+        )
+    assert code == 3
+    assert_one_line_error(err, str(store), "a FIFO")
+
+
 @pytest.mark.parametrize("command", ["predict", "batch"])
 def test_a_zero_byte_mlflow_store_is_no_model_and_stays_untouched(tmp_path, monkeypatch, capsys, command):
     """Before: `batch` on a zero-byte mlflow.db made a whole empty MLflow store of it (954 KB), then said
