@@ -14,7 +14,7 @@ with it) threads that wait for a busy core add nothing either.
 4. new pages with the criteria's texts cached, against the pages' sentences alone;
 5. where the time goes: e5's CPU time per token and per text on the corpus's sentences and on their windows,
    and the tokens of each kind of text the stage embeds for the labelled pages: the floor under the ratios
-   above (benchmarks/window_layouts.py: what a cheaper cut would cost the detector).
+   above (python -m pipeline.judgement.layout_eval: what a cheaper cut would cost the detector).
 Imports and model loading are done before any timing: they are a fixed cost per process, reported apart.
 """
 

@@ -13,8 +13,8 @@ EXIT_FAULT = 3  # a missing prerequisite or a fault at run time: nothing half-wr
 # what to do about an OS error writing or reading a file, by its errno
 _ADVICE = {
     errno.EISDIR: "a folder is where that file belongs: move the folder aside and run again",
-    errno.EACCES: "no permission: make the file and its folder writable, or choose another place",
-    errno.EPERM: "no permission: make the file and its folder writable, or choose another place",
+    errno.EACCES: "no permission: give this user access to the file and its folder, or choose another place",
+    errno.EPERM: "no permission: give this user access to the file and its folder, or choose another place",
     errno.EROFS: "a read-only file system: choose another place",
 }
 

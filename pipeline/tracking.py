@@ -728,7 +728,13 @@ def _registered_version(uri: str):
 def _folder_digest(folder: Path) -> str:
     """SHA-256 over the relative names and contents of a model folder's regular files (in name order)."""
     digest = hashlib.sha256()
-    for path in sorted(p for p in folder.rglob("*") if p.is_file()):  # regular files (a FIFO is not)
+    files = (
+        p
+        for p in folder.rglob("*")
+        if p.is_file()  # regular files (a FIFO is not); a stray .DS_Store or __pycache__ is not the model
+        and not any(part.startswith(".") or part == "__pycache__" for part in p.relative_to(folder).parts)
+    )
+    for path in sorted(files):
         digest.update(f"{path.relative_to(folder)}\0".encode())
         with path.open("rb") as handle:
             digest.update(hashlib.file_digest(handle, "sha256").digest())
@@ -756,6 +762,8 @@ def load_pyfunc(uri: str):
         loaded = mlflow.pyfunc.load_model(local)
     except DamagedModel as error:  # named where it is stored, not in a temporary copy MLflow may have made
         raise EvidensError(f"{uri}: {_stored_file(uri, error.path.name)}: {error.why}") from None
+    except EvidensError:  # our own message (a model saved by an older evidens, ...) says it best
+        raise
     except Exception as error:  # its files are there but cannot be read: YAML, pickle, missing keys, ...
         raise EvidensError(
             f"{uri}: the model stored at {_stored_root(uri)} is damaged ({type(error).__name__}: "

@@ -528,16 +528,30 @@ def test_a_corrupt_mlflow_store_is_one_line(tmp_path, monkeypatch, capsys):
 
 
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
-def test_an_mlflow_store_that_is_a_fifo_is_one_line_not_waited_on(tmp_path, monkeypatch, capsys):
+def test_an_mlflow_store_that_is_a_fifo_is_one_line_not_waited_on(tmp_path):
     """Before (second probe): SQLite opened a FIFO given as the store and waited for ever. Now one line."""
     store = tmp_path / "mlflow.db"
     os.mkfifo(store)
-    with _within(60):
-        code, _, err = evidens(
-            monkeypatch, capsys, "predict", str(ODSHERRED), "--tracking-uri", f"sqlite:///{store}"
+    done = (
+        subprocess.run(  # a process of its own: SQLite retries its open() on a signal, so no alarm stops it
+            [
+                sys.executable,
+                "-m",
+                "pipeline.cli",
+                "predict",
+                str(ODSHERRED),
+                "--tracking-uri",
+                f"sqlite:///{store}",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            cwd=tmp_path,
+            env={**os.environ, "PYTHONPATH": str(REPO)},
         )
-    assert code == 3
-    assert_one_line_error(err, str(store), "a FIFO")
+    )
+    assert done.returncode == 3
+    assert_one_line_error(done.stderr, str(store), "a FIFO")
 
 
 @pytest.mark.parametrize("command", ["predict", "batch"])
@@ -779,7 +793,10 @@ def test_another_pages_result_under_this_key_is_not_taken(tmp_path, fake_scorer,
 
 
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
-@pytest.mark.parametrize("state", ["report.html", batch.MANIFEST, batch.RUN_HISTORY, "page result"])
+@pytest.mark.parametrize(
+    "state",
+    ["report.html", batch.MANIFEST, batch.RUN_HISTORY, "unchanged page's result", "edited page's old result"],
+)
 def test_a_fifo_among_the_state_files_is_replaced_not_waited_on(tmp_path, fake_scorer, state, caplog):
     """Before: a FIFO as an output, the manifest, the run history or a page result hung the batch for ever.
     Now it is read as a damaged file: rebuilt, and the outputs equal those of the same runs without it (a
@@ -790,13 +807,17 @@ def test_a_fifo_among_the_state_files_is_replaced_not_waited_on(tmp_path, fake_s
     (pages / TAARNBY.name).write_text(  # a new page: the next run reads the history too
         TAARNBY.read_text(encoding="utf-8") + "\nEn tilføjet linje.\n", encoding="utf-8"
     )
-    path = out / state if state != "page result" else sorted((out / batch.STATE_DIR).glob("*.json"))[0]
+    results = {batch._stored(p).source: p for p in (out / batch.STATE_DIR).glob("*.json")}
+    path = {
+        "unchanged page's result": results[str(pages / ODSHERRED.name)],
+        "edited page's old result": results[str(pages / TAARNBY.name)],
+    }.get(state, out / state)
     path.unlink()
     os.mkfifo(path)
     with _within(60):
         run_batch(pages, out, "unused")
     run_batch(pages, whole, "unused")
-    assert path.is_file()
+    assert path.is_file() or state == "edited page's old result"  # that one is dropped with its old version
     damaged, clean = batch_outputs(out), batch_outputs(whole)
     if state == batch.RUN_HISTORY:
         assert "the previous run is unknown" in caplog.text
@@ -804,13 +825,17 @@ def test_a_fifo_among_the_state_files_is_replaced_not_waited_on(tmp_path, fake_s
     assert damaged == clean
 
 
-def test_a_renamed_input_gives_the_outputs_of_a_fresh_run(tmp_path, fake_scorer):
+def test_a_renamed_input_gives_the_outputs_of_a_fresh_run(tmp_path, fake_scorer, monkeypatch):
     """Before: a renamed page (or the same folder named another way) kept its old path in efforts.jsonl and the
     report. Now the stored records take the new name, as a fresh run has them, without scoring again."""
     pages, out, fresh = _pages(tmp_path / "in", ODSHERRED), tmp_path / "out", tmp_path / "fresh"
     run_batch(pages, out, "unused")
     (pages / ODSHERRED.name).rename(pages / "omdoebt.txt")
-    assert run_batch(pages, out, "unused").processed == 1  # renamed: stored result reused, not scored again
+    scored = []
+    monkeypatch.setattr(FakeScorer, "score", lambda self, *args: scored.append(args))
+    assert run_batch(pages, out, "unused").processed == 1 and scored == []  # the stored result, renamed
+    monkeypatch.undo()
+    monkeypatch.setattr(batch, "PageScorer", FakeScorer)
     run_batch(pages, fresh, "unused")
     assert _sources(out) == ["omdoebt.txt"]
     renamed, clean = batch_outputs(out), batch_outputs(fresh)
@@ -818,6 +843,18 @@ def test_a_renamed_input_gives_the_outputs_of_a_fresh_run(tmp_path, fake_scorer)
         k: v for k, v in clean.items() if k != "report.html"
     }  # the report differs only in its changes block: this folder has a run before
     assert ODSHERRED.name.encode() not in renamed["report.html"]
+
+
+def test_a_result_renamed_by_an_older_evidens_is_renamed_again(tmp_path, fake_scorer):
+    """An older evidens renamed the result but not its records; such a result must not count as done."""
+    pages, out = _pages(tmp_path / "in", ODSHERRED), tmp_path / "out"
+    run_batch(pages, out, "unused")
+    [result_file] = (out / batch.STATE_DIR).glob("*.json")
+    stored = batch._stored(result_file)
+    stale = [e.model_copy(update={"source": "old-name.txt"}) for e in stored.efforts]
+    batch._write_result(result_file, stored.model_copy(update={"efforts": stale}))
+    assert run_batch(pages, out, "unused").processed == 1
+    assert _sources(out) == [ODSHERRED.name]
 
 
 def test_a_damaged_result_kept_for_a_deleted_input_is_set_aside_not_deleted(tmp_path, fake_scorer, caplog):
@@ -833,7 +870,8 @@ def test_a_damaged_result_kept_for_a_deleted_input_is_set_aside_not_deleted(tmp_
     ]
     gone.write_text(gone.read_text(encoding="utf-8")[:40], encoding="utf-8")
     run_batch(pages, out, "unused", keep_deleted=True)
-    assert (out / batch.DAMAGED_DIR / gone.name).read_text(encoding="utf-8").startswith('{"sha256"')
+    [aside] = (out / batch.DAMAGED_DIR).glob(f"{gone.stem}.*.json")
+    assert aside.read_text(encoding="utf-8").startswith('{"sha256"')
     assert _sources(out) == [ODSHERRED.name]
     assert "cannot be processed again" in caplog.text and "processing the page again" not in caplog.text
     assert {p.stem for p in (out / batch.STATE_DIR).glob("*.json")} == keys - {gone.stem}
@@ -1060,7 +1098,9 @@ def test_a_file_that_cannot_be_written_is_named_not_its_temporary_file(
     if fault == "a-folder":
         assert_one_line_error(err, f"Is a directory: {answers} (", "move the folder aside")
     else:  # the first file ingest writes in labels/
-        assert_one_line_error(err, f"Permission denied: {labels_copy / 'criteria.csv'} (", "make the file")
+        assert_one_line_error(
+            err, f"Permission denied: {labels_copy / 'criteria.csv'} (", "give this user access"
+        )
     assert ".tmp" not in err and not list(labels_copy.glob(".*.tmp"))
 
 

@@ -325,7 +325,7 @@ def _run_batch(
             stored.rejection is not None or stored.made_by != made_by or stored.link != page.link
         ):
             stored = None  # a rejection is retried; a result of another model, or a new source link, redone
-        if stored is not None and stored.source == name:
+        if stored is not None and stored.source == name and all(e.source == name for e in stored.efforts):
             summary.skipped += 1
             continue
         if stored is not None:  # the same page under a new name: its records renamed, as a fresh run has them
@@ -419,11 +419,12 @@ def _prune(
 def _set_aside(out: Path, result_file: Path, why: str) -> None:
     """A damaged result that keep_deleted would have kept: it cannot be made again (its input is gone), so it
     leaves the outputs and the file is moved to OUT/damaged/, not deleted, with a warning naming both."""
-    target = out / DAMAGED_DIR / result_file.name
-    target.parent.mkdir(exist_ok=True)
+    (out / DAMAGED_DIR).mkdir(exist_ok=True)
+    moved_at = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
+    target = out / DAMAGED_DIR / f"{result_file.stem}.{moved_at}.json"  # an earlier one of the same key stays
     os.replace(result_file, target)
-    log.warning("%s; its input is gone, so it cannot be processed again: its page leaves the outputs, the file "
-                "is kept as %s", why, target)  # fmt: skip
+    log.warning("%s; its input is gone or edited, so it cannot be processed again: its page leaves the outputs, "
+                "the file is kept as %s", why, target)  # fmt: skip
 
 
 def _plan_digest(state: Path, plan: Sequence[tuple[str, str]], made_by: str) -> str:
@@ -511,7 +512,7 @@ def write_outputs(
     made them (`run.model`), shows the changes and is written in `lang`."""
     from pipeline.outputs.report import ReportContent, write_report
 
-    with ReportContent() as report:
+    with ReportContent(spool_dir=out) as report:
         efforts_count, flag_states = _write_data_files(out, result_files, report)
         current = RunFlags(run=run, flags=flag_states)
         changes = flag_changes(previous, current)

@@ -186,7 +186,7 @@ def score_page(
     cut_phrases: PhraseCut = phrases,
 ) -> PageScores:
     """Every score of every criterion on one page (its non-heading sentences). `cut_windows` and `cut_phrases`
-    are the shipped cuts unless a comparison (benchmarks/window_layouts.py) passes others."""
+    are the shipped cuts unless a comparison (python -m pipeline.judgement.layout_eval) passes others."""
     from pipeline.evidence.retrieval import bm25_scores, part_tokens
 
     vocabulary = load_vocabulary() if vocabulary is None else vocabulary

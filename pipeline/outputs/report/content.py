@@ -9,6 +9,7 @@ import pickle
 import tempfile
 from collections import Counter, defaultdict
 from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
 from typing import NamedTuple, Self
 
 from pipeline.outputs.flags import recomputed_score
@@ -52,9 +53,10 @@ class ReportContent:
     """The rows, summaries, counts and section texts of one report, added page by page (`add`) and read once
     by the renderer. A context manager: leaving it removes the spool file."""
 
-    def __init__(self, verdicts: Mapping[Key, Verdict] | None = None):
+    def __init__(self, verdicts: Mapping[Key, Verdict] | None = None, spool_dir: Path | None = None):
         self.verdicts = verdicts or {}
-        self._spool = tempfile.TemporaryFile()  # noqa: SIM115 (closed on leaving the content)
+        # on disk beside the outputs: a /tmp in memory (tmpfs) would keep the rows in RAM after all
+        self._spool = tempfile.TemporaryFile(dir=spool_dir)  # noqa: SIM115 (closed on leaving the content)
         self._rows: list[tuple[RowOrder, int]] = []  # (order, offset in the spool) of every row
         self._headings: list[_Heading] = []
         self._answers: dict[str, list[_Answer]] = defaultdict(list)
