@@ -40,7 +40,7 @@ class _Answer(NamedTuple):
     flagged: bool
 
 
-def expected_points(row: ReportRow) -> float:
+def _expected_points(row: ReportRow) -> float:
     """The score the model's probabilities give the answer (0-5, the page's own points)."""
     return (
         row.p_ja * SCORE_POINTS["Ja"]
@@ -51,7 +51,8 @@ def expected_points(row: ReportRow) -> float:
 
 class ReportContent:
     """The rows, summaries, counts and section texts of one report, added page by page (`add`) and read once
-    by the renderer. A context manager: leaving it removes the spool file."""
+    by the renderer (`render_report`). Adding the pages one by one gives the report that adding them at once
+    gives. A context manager: leaving it removes the spool file."""
 
     def __init__(self, verdicts: Mapping[Key, Verdict] | None = None, spool_dir: Path | None = None):
         self.verdicts = verdicts or {}
@@ -112,7 +113,7 @@ class ReportContent:
         self._rows.append((order, self._spool.tell()))
         pickle.dump(row, self._spool, pickle.HIGHEST_PROTOCOL)
         self._answers[row.effort_id].append(
-            _Answer(order, row.self_assessed, expected_points(row), bool(row.reasons))
+            _Answer(order, row.self_assessed, _expected_points(row), bool(row.reasons))
         )
         self.counts["answers"] += 1
         self.counts["flagged"] += bool(row.reasons)
@@ -143,10 +144,8 @@ class ReportContent:
     def summaries(self) -> list[EffortSummary]:
         """One summary per effort with answers, the most flagged first."""
         summaries = []
-        for heading in self._headings:
-            answers = sorted(
-                self._answers.get(heading.effort_id, ())
-            )  # in the rows' order, as they are shown
+        for heading in self._headings:  # an effort read from two pages has two lines, as before
+            answers = sorted(self._answers.get(heading.effort_id, ()))  # in the order the rows are shown
             if not answers:
                 continue
             claimed = [a.self_assessed for a in answers if a.self_assessed in ANSWER_ORDER]
