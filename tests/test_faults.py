@@ -527,6 +527,7 @@ def test_a_corrupt_mlflow_store_is_one_line(tmp_path, monkeypatch, capsys):
     assert_one_line_error(err, "corrupt", str(store))
 
 
+@pytest.mark.slow  # a second process (SQLite's open cannot be interrupted in this one)
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
 def test_an_mlflow_store_that_is_a_fifo_is_one_line_not_waited_on(tmp_path):
     """Before (second probe): SQLite opened a FIFO given as the store and waited for ever. Now one line."""
