@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import hashlib
 import json
 import os
 import shutil
@@ -74,6 +75,16 @@ def read_regular_bytes(path: Path) -> bytes:
     if kind:
         raise NotAFile(path, kind)
     return path.read_bytes()
+
+
+def file_sha256(path: Path) -> str:
+    """The SHA-256 (hex) of a regular file, read in chunks (a batch's report runs to tens of megabytes);
+    NotAFile for a FIFO or folder, which would block or fail the read."""
+    kind = special_kind(path)
+    if kind:
+        raise NotAFile(path, kind)
+    with path.open("rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
 def atomic_write_text(path: Path, text: str) -> None:

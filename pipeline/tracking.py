@@ -38,7 +38,7 @@ from sklearn.base import clone
 import pipeline
 from pipeline.defaults import CHAMPION_ALIAS, DEFAULT_EXPERIMENT, EXPERIMENTS_DIR, REGISTERED_MODEL
 from pipeline.errors import EvidensError
-from pipeline.io import special_kind
+from pipeline.io import file_sha256, special_kind
 from pipeline.judgement.evaluate import Evaluation
 from pipeline.judgement.model import EvidensModel, corpus_hash
 from pipeline.judgement.prior import Prior
@@ -287,7 +287,7 @@ DIGEST_CHARS = 32
 
 
 def file_digest(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()[:DIGEST_CHARS]
+    return file_sha256(path)[:DIGEST_CHARS]
 
 
 def file_dataset(path: Path, frame: pd.DataFrame, targets: str | None = None):
@@ -427,7 +427,7 @@ def load_fitted_model(path: Path, sha256: str | None = None) -> EvidensModel:
     altered (EOFError, pickle, zlib, numpy buffer errors), or pickled under module paths that have since moved
     (before the stage packages: pipeline.model, pipeline.heads, ...), which says to retrain."""
     if sha256 is not None:
-        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        digest = file_sha256(path)
         if digest != sha256:
             raise DamagedModel(
                 path,
@@ -464,7 +464,7 @@ class EvidensPyfunc(PythonModel):
         digest = context.artifacts.get("model_sha256")
         sha256 = Path(digest).read_text(encoding="utf-8").strip() if digest else None
         packed = Path(context.artifacts["model"])
-        self.model_sha256 = hashlib.sha256(packed.read_bytes()).hexdigest()  # checked against the registry's
+        self.model_sha256 = file_sha256(packed)  # checked against the registry's
         self.model: EvidensModel = load_fitted_model(packed, sha256)
 
     @staticmethod
@@ -657,7 +657,7 @@ def log_training(
         # The cache path is this machine's: where the model is loaded, it uses that user's cache.
         packed = Path(scratch) / "model.joblib"
         joblib.dump(copy.copy(model).set_params(cache=None), packed)
-        model_sha256 = hashlib.sha256(packed.read_bytes()).hexdigest()
+        model_sha256 = file_sha256(packed)
         digest = Path(scratch) / "model.joblib.sha256"
         digest.write_text(model_sha256, encoding="utf-8")
         with contextlib.redirect_stderr(io.StringIO()):  # MLflow prints registration notes straight to stderr
@@ -735,9 +735,7 @@ def _folder_digest(folder: Path) -> str:
         and not any(part.startswith(".") or part == "__pycache__" for part in p.relative_to(folder).parts)
     )
     for path in sorted(files):
-        digest.update(f"{path.relative_to(folder)}\0".encode())
-        with path.open("rb") as handle:
-            digest.update(hashlib.file_digest(handle, "sha256").digest())
+        digest.update(f"{path.relative_to(folder)}\0".encode() + bytes.fromhex(file_sha256(path)))
     return digest.hexdigest()[:16]
 
 

@@ -47,7 +47,7 @@ from pipeline.ingest import records_from_text, sha256_text
 from pipeline.ingest.effort_page import PageError
 from pipeline.ingest.readers import UnreadableFile, collect_files, printable_path, read_page_file
 from pipeline.ingest.source import NO_LINK, PageLink
-from pipeline.io import NotAFile, atomic_path, atomic_write_text, read_regular_bytes, special_kind
+from pipeline.io import atomic_path, atomic_write_text, file_sha256, read_regular_bytes
 from pipeline.outputs.changes import FlagChanges, FlagState, RunFlags, RunInfo, flag_changes
 from pipeline.progress import progress
 from pipeline.records import FLAG_COLUMNS, PREDICTION_COLUMNS, Effort, Flag, Prediction, Rejection
@@ -370,7 +370,7 @@ def _run_batch(
             "pages": len(plan),
             "efforts": summary.efforts,
             "made_by": made_by,
-            "outputs": {name: _file_checksum(out / name) for name in (*OUTPUTS, CHANGES)},
+            "outputs": {name: file_sha256(out / name) for name in (*OUTPUTS, CHANGES)},
         }
         _write_checked(out / MANIFEST, manifest)
     summary.seconds = time.perf_counter() - started
@@ -482,20 +482,10 @@ def _built(out: Path) -> dict | None:
         return None
 
 
-def _file_checksum(path: Path) -> str:
-    """The file's SHA-256, read in chunks (a large batch's report runs to tens of megabytes); NotAFile for a FIFO
-    or folder, which would block or fail the read."""
-    kind = special_kind(path)
-    if kind:
-        raise NotAFile(path, kind)
-    with path.open("rb") as handle:
-        return hashlib.file_digest(handle, "sha256").hexdigest()
-
-
 def _outputs_intact(out: Path, checksums: dict[str, str]) -> bool:
     """Every output is there with the bytes the manifest recorded: a truncated or edited one is rebuilt."""
     try:
-        return all(_file_checksum(out / name) == checksums.get(name) for name in (*OUTPUTS, CHANGES))
+        return all(file_sha256(out / name) == checksums.get(name) for name in (*OUTPUTS, CHANGES))
     except OSError:
         return False
 
